@@ -1,0 +1,1 @@
+"""What the experiment scripts share: errors, command-line flags, the results schema, HPO and sweeps."""

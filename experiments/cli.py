@@ -1,0 +1,139 @@
+"""Command-line pieces shared by the experiment scripts: common flags, value checks and the error shell.
+
+Each script builds its parser from :func:`add_data_arguments` and :func:`add_run_arguments` plus its own
+model flags, and wraps its work in :func:`run_main`, which turns a :class:`~experiments.errors.UserError`
+into one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from experiments.errors import UserError
+from experiments.results import is_complete, results_path
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _parse(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _parse(int, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite float > 0."""
+    value = _parse(float, text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite float >= 0."""
+    value = _parse(float, text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a float in [0, 1]."""
+    value = _parse(float, text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def open_fraction(text: str) -> float:
+    """argparse type: a float strictly between 0 and 1."""
+    value = _parse(float, text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
+    return value
+
+
+def dropout_rate(text: str) -> float:
+    """argparse type: a float in [0, 1)."""
+    value = _parse(float, text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _parse(kind: type, text: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags that choose the dataset, the task and the split (identical in every experiment script)."""
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--dataset_id", type=positive_int, default=31, help="OpenML dataset id (default 31, credit-g, embedded)"
+    )
+    group.add_argument("--dataset_path", type=Path, default=None, help="a CSV, Parquet or ARFF file instead of OpenML")
+    group.add_argument(
+        "--target", default=None, help="target column (default: OpenML's default target; last column of a file)"
+    )
+    group.add_argument(
+        "--openml_cache_dir", type=Path, default=None, help="read datasets from this OpenML cache (read-only)"
+    )
+    group.add_argument("--mode", choices=("classification", "regression"), default="classification")
+    group.add_argument("--test_split_size", type=open_fraction, default=0.2, help="test fraction (default 0.2)")
+    group.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split and of training (default 0)")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags that control where and how a run happens (identical in every experiment script)."""
+    group = parser.add_argument_group("run")
+    group.add_argument("--output_dir", type=Path, default=Path("results"), help="results tree root (default results)")
+    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
+    group.add_argument("--force", action="store_true", help="rerun even if the run's output_info.json exists")
+    hpo = parser.add_argument_group("hyperparameter optimisation")
+    hpo.add_argument("--hpo_tuning", action="store_true", help="tune with Optuna TPE on a 60/20/20 split")
+    hpo.add_argument("--n_trials", type=positive_int, default=100, help="HPO trials (default 100)")
+    hpo.add_argument("--hpo_timeout", type=positive_float, default=3600.0, help="HPO time limit in seconds")
+
+
+def dataset_key(args: argparse.Namespace) -> str:
+    """The ``<dataset_id>`` directory name of a run: the OpenML id, or the file's stem."""
+    if args.dataset_path is not None:
+        return Path(args.dataset_path).stem
+    return str(args.dataset_id)
+
+
+def already_done(args: argparse.Namespace, method: str) -> bool:
+    """True (and says so) when this run's results exist and ``--force`` was not given."""
+    path = results_path(args.output_dir, method, dataset_key(args), args.seed)
+    if not args.force and is_complete(path):
+        print(f"already done: {path} (use --force to rerun)")
+        return True
+    return False
+
+
+def run_main(work: Callable[[], object]) -> int:
+    """Run ``work``; a user error becomes ``error: <message>`` on stderr and exit code 2."""
+    try:
+        work()
+    except UserError as error:
+        message = " ".join(str(error).split())
+        print(f"error: {message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
