@@ -1,0 +1,1 @@
+"""Import-safe model library: INN and TabResNet networks, training, estimators, explainers and baselines."""
