@@ -1,0 +1,29 @@
+"""Datasets for the experiments: OpenML by dataset id (embedded, user or live cache) or a user's file, then the
+paper's column drops, seeded train/test(/validation) split and encoding into float32 model matrices whose
+input columns map back to the original features. ``load_dataset`` then ``prepare_split`` is the whole API.
+"""
+
+from data.loading import EMBEDDED_CACHE_DIR, DataError, RawDataset, load_dataset
+from data.preprocessing import (
+    MISSING_CATEGORY,
+    FeatureEncoder,
+    PreparedSplit,
+    TaskInfo,
+    check_task,
+    column_drops,
+    prepare_split,
+)
+
+__all__ = [
+    "EMBEDDED_CACHE_DIR",
+    "MISSING_CATEGORY",
+    "DataError",
+    "FeatureEncoder",
+    "PreparedSplit",
+    "RawDataset",
+    "TaskInfo",
+    "check_task",
+    "column_drops",
+    "load_dataset",
+    "prepare_split",
+]
