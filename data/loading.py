@@ -11,6 +11,7 @@ over the network with the user's normal ``openml`` cache. Every failure a user c
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import re
 import shutil
@@ -105,9 +106,13 @@ def load_dataset(
         raise DataError("give exactly one of a dataset id and a dataset file")
     if dataset_path is not None:
         return _load_file(Path(dataset_path), target)
-    if isinstance(dataset_id, bool) or not isinstance(dataset_id, int) or dataset_id <= 0:
+    try:
+        number = operator.index(dataset_id)  # int and numpy integers, not floats or strings
+    except TypeError:
+        number = 0
+    if isinstance(dataset_id, bool) or number <= 0:
         raise DataError(f"an OpenML dataset id is a positive integer, got {dataset_id!r}")
-    return _load_openml(dataset_id, target, None if openml_cache_dir is None else Path(openml_cache_dir))
+    return _load_openml(number, target, None if openml_cache_dir is None else Path(openml_cache_dir))
 
 
 # --------------------------------------------------------------------------------------------------------------

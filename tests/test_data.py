@@ -117,7 +117,7 @@ def credit_g() -> RawDataset:
 
 def test_embedded_credit_g_loads_without_touching_the_cache(credit_g):
     before = _tree_state(EMBEDDED_CACHE_DIR)
-    raw = load_dataset(31)
+    raw = load_dataset(np.int64(31))
     assert _tree_state(EMBEDDED_CACHE_DIR) == before
     assert (raw.name, raw.dataset_id, raw.target) == ("credit-g", 31, "class")
     assert raw.X.shape == (1000, 20) and len(raw.y) == 1000
@@ -185,7 +185,9 @@ def test_corrupt_cached_dataset_is_reported(tmp_path, offline_openml):
         load_dataset(424243, openml_cache_dir=root)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"dataset_id": 31, "dataset_path": "x.csv"}, {"dataset_id": -3}])
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"dataset_id": 31, "dataset_path": "x.csv"}, {"dataset_id": -3}, {"dataset_id": "31"}]
+)
 def test_bad_arguments(kwargs):
     with pytest.raises(DataError):
         load_dataset(**kwargs)
