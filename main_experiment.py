@@ -269,7 +269,9 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     save_model(directory / MODEL_FILENAME, estimator, split, config)
     write_json_atomic(directory / "output_info.json", report)
     if tracker is not None:
-        tracker.log({"epoch_loss": loss for loss in estimator.epoch_losses_[-1:]} | metrics)
+        for epoch, loss in enumerate(estimator.epoch_losses_):
+            tracker.log({"epoch": epoch, "train_loss": loss})
+        tracker.summary.update(metrics)
         tracker.finish()
     _print_summary(report, results_path(config["output_dir"], method, split.dataset_id, config["seed"]))
     return report
