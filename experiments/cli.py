@@ -83,29 +83,29 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags that choose the dataset, the task and the split (identical in every experiment script)."""
     group = parser.add_argument_group("data")
     group.add_argument(
-        "--dataset_id", type=positive_int, default=31, help="OpenML dataset id (default 31, credit-g, embedded)"
+        "--dataset_id", type=positive_int, default=31, help="OpenML dataset id (31 = credit-g, embedded in the repo)"
     )
     group.add_argument("--dataset_path", type=Path, default=None, help="a CSV, Parquet or ARFF file instead of OpenML")
     group.add_argument(
-        "--target", default=None, help="target column (default: OpenML's default target; last column of a file)"
+        "--target", default=None, help="target column (None: OpenML's default target, or the last column of a file)"
     )
     group.add_argument(
         "--openml_cache_dir", type=Path, default=None, help="read datasets from this OpenML cache (read-only)"
     )
-    group.add_argument("--mode", choices=("classification", "regression"), default="classification")
-    group.add_argument("--test_split_size", type=open_fraction, default=0.2, help="test fraction (default 0.2)")
-    group.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split and of training (default 0)")
+    group.add_argument("--mode", choices=("classification", "regression"), default="classification", help="task")
+    group.add_argument("--test_split_size", type=open_fraction, default=0.2, help="test fraction")
+    group.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split and of training")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags that control where and how a run happens (identical in every experiment script)."""
     group = parser.add_argument_group("run")
-    group.add_argument("--output_dir", type=Path, default=Path("results"), help="results tree root (default results)")
+    group.add_argument("--output_dir", type=Path, default=Path("results"), help="root of the results tree")
     group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
     group.add_argument("--force", action="store_true", help="rerun even if the run's output_info.json exists")
     hpo = parser.add_argument_group("hyperparameter optimisation")
     hpo.add_argument("--hpo_tuning", action="store_true", help="tune with Optuna TPE on a 60/20/20 split")
-    hpo.add_argument("--n_trials", type=positive_int, default=100, help="HPO trials (default 100)")
+    hpo.add_argument("--n_trials", type=positive_int, default=100, help="HPO trials")
     hpo.add_argument("--hpo_timeout", type=positive_float, default=3600.0, help="HPO time limit in seconds")
 
 
