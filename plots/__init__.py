@@ -1,0 +1,1 @@
+"""Tables and figures from a results tree: method styles (``plots.style``) and the comparison (``plots.comparison``)."""
