@@ -25,7 +25,7 @@ import argparse
 import contextlib
 import errno
 import fcntl
-import importlib
+import importlib.util
 import json
 import os
 import re
@@ -295,12 +295,24 @@ def group_flags(tokens: Sequence[str]) -> list[tuple[str, list[str]]]:
 
 
 def script_parser(script: MethodScript) -> argparse.ArgumentParser:
-    """The experiment script's own parser (``build_parser()`` of the module at the repository root)."""
+    """The experiment script's own parser: ``build_parser()`` of the script, loaded from its file."""
     if str(REPO_ROOT) not in sys.path:
-        # The scripts live at the repository root, which is on sys.path for `python sweep.py`; a library
-        # caller (a notebook, a test) may not have it there.
+        # The scripts import the project's packages from the repository root, which is on sys.path for
+        # `python sweep.py` but not necessarily for a library caller (a notebook, a test).
         sys.path.insert(0, str(REPO_ROOT))
-    module = importlib.import_module(Path(script.script).stem)
+    name = "_sweep_script_" + re.sub(r"\W", "_", str(script.path.resolve()))
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, script.path)
+        if spec is None or spec.loader is None or not script.path.is_file():
+            raise UserError(f"cannot load the experiment script {script.path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # registered first, as the import system does (dataclasses look it up)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
     return module.build_parser()
 
 
