@@ -285,7 +285,9 @@ class TabNetBaseline(BaseEstimator):
     def fit(self, X: np.ndarray, y: np.ndarray) -> TabNetBaseline:
         """Train on ``X`` ``(N, D)`` and ``y`` ``(N,)``, early-stopping on a held-out part of these rows."""
         try:
-            from pytorch_tabnet.tab_model import TabNetClassifier, TabNetRegressor
+            with warnings.catch_warnings():  # it imports a deprecated scipy namespace
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from pytorch_tabnet.tab_model import TabNetClassifier, TabNetRegressor
         except ImportError as exc:
             raise MissingDependencyError("pytorch-tabnet", "the TabNet baseline") from exc
 
@@ -330,7 +332,9 @@ class TabNetBaseline(BaseEstimator):
                 virtual_batch_size=self.virtual_batch_size_,
                 drop_last=True,  # a last batch of one row would break batch norm
             )
-        self.best_epoch_ = int(self.model_.best_epoch)
+        # Without early stopping (patience 0) TabNet keeps the last epoch's weights.
+        best_epoch = getattr(self.model_, "best_epoch", None)
+        self.best_epoch_ = self.max_epochs - 1 if best_epoch is None else int(best_epoch)
         self.feature_importances_ = np.asarray(self.model_.feature_importances_, dtype=np.float64)
         if not regression:
             self.classes_ = np.asarray(self.model_.classes_)
