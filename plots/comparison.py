@@ -1045,7 +1045,7 @@ def plot_explanation(
             min(steps[["start", "end"]].min().min(), 0) - 0.2 * span,
             max(steps[["start", "end"]].max().max(), 0) + 0.2 * span,
         )
-        right.set_xlabel("Contribution to the logit (red raises it, blue lowers it)")
+        right.set_xlabel("Contribution to the logit (red +, blue −)")
         truth = _true_label(explanations, example)
         right.set_title(_text(f"Test example {example}{truth}:\n{output}", usetex), fontsize=10)
         right.grid(axis="x", alpha=0.3)
@@ -1185,6 +1185,9 @@ def run(
             out_dir / "wilcoxon_holm.md", markdown_table(wilcoxon.drop(columns=["method_a", "method_b"]))
         )
 
+    # The smallest two-sided exact Wilcoxon p-value over n datasets is 2 / 2**n (all differences of one sign).
+    if len(methods) >= 2 and 2.0 / 2 ** len(scores) >= options.alpha:
+        note(f"Wilcoxon tests over {len(scores)} dataset(s) cannot reach p < {options.alpha:g}: no pair can differ")
     if test is None:
         note(
             f"no Friedman test or CD diagram: needs >= 3 methods and >= 2 datasets, have {len(methods)} and {len(scores)}"
@@ -1241,26 +1244,39 @@ def _missing_messages(cover: Coverage, limit: int = 20) -> list[str]:
 
 
 def _write_explanations(runs: pd.DataFrame, out_dir: Path, options: ComparisonOptions, note: Any) -> list[Path]:
-    """One explanation figure per chosen INN run (default: the first INN run; ``all``: one per dataset)."""
-    inn = runs[runs["method"] == "inn"]
+    """One explanation figure per chosen INN run.
+
+    Default: the first INN run (datasets and seeds in natural order) that saved explanations; ``all``: one per
+    INN dataset; a dataset id: that dataset. Without ``explain_seed``, a dataset's first seed with explanations.
+    """
+    inn = runs[runs["method"] == "inn"].copy()
     if inn.empty:
         return []
-    chosen = []
+    inn["has_explanations"] = [(Path(path).parent / EXPLANATIONS_FILENAME).exists() for path in inn["path"]]
     datasets = natural_sorted(inn["dataset_id"])
-    if options.explain_dataset in (None, "all"):
-        targets = datasets if options.explain_dataset == "all" else datasets[:1]
+    if options.explain_dataset is None:
+        explained = natural_sorted(inn.loc[inn["has_explanations"], "dataset_id"])
+        targets = explained[:1] or datasets[:1]  # the fallback warns below that the file is missing
+    elif options.explain_dataset == "all":
+        targets = datasets
     elif options.explain_dataset in datasets:
         targets = [options.explain_dataset]
     else:
         note(f"no explanation figure: no INN run on dataset {options.explain_dataset}")
         return []
+    chosen = []
     for dataset in targets:
-        seeds = natural_sorted(inn.loc[inn["dataset_id"] == dataset, "seed"])
-        seed = options.explain_seed if options.explain_seed is not None else seeds[0]
+        part = inn[inn["dataset_id"] == dataset]
+        seeds = natural_sorted(part["seed"])
+        if options.explain_seed is not None:
+            seed = options.explain_seed
+        else:
+            with_file = natural_sorted(part.loc[part["has_explanations"], "seed"])
+            seed = (with_file or seeds)[0]
         if seed not in seeds:
             note(f"no explanation figure for dataset {dataset}: no INN run with seed {seed}")
             continue
-        chosen.append(inn[(inn["dataset_id"] == dataset) & (inn["seed"] == seed)].iloc[0])
+        chosen.append(part[part["seed"] == seed].iloc[0])
     files: list[Path] = []
     for row in chosen:
         path = Path(row["path"]).parent / EXPLANATIONS_FILENAME
@@ -1336,22 +1352,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog="plots/comparison.py",
         description="Tables and figures comparing the methods of a results tree "
         "(<results_dir>/<method>/<dataset_id>/<seed>/output_info.json).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--results_dir", type=Path, required=True, help="root of the results tree")
     parser.add_argument("--out_dir", type=Path, required=True, help="where the tables and figures go")
-    parser.add_argument("--methods", nargs="+", default=None, help="method ids to compare (default: all found)")
-    parser.add_argument("--metric", default="test_auroc", help="report key to compare (default test_auroc)")
-    parser.add_argument("--alpha", type=open_fraction, default=ALPHA, help="significance level (default 0.05)")
-    parser.add_argument("--reference", default=REFERENCE_METHOD, help="method of the gain plot (default decision_tree)")
+    parser.add_argument("--methods", nargs="+", default=None, help="method ids to compare (None: every method found)")
+    parser.add_argument("--metric", default="test_auroc", help="report key to compare")
+    parser.add_argument("--alpha", type=open_fraction, default=ALPHA, help="significance level of the tests")
+    parser.add_argument("--reference", default=REFERENCE_METHOD, help="the gain plot's reference method")
     explain = parser.add_argument_group("INN explanations")
     explain.add_argument(
         "--explain_dataset",
         default=None,
-        help="dataset id of the explained INN run, or 'all' (one per dataset); default: the first INN run",
+        help="dataset id of the explained INN run, or 'all' (one per dataset); None: the first INN run",
     )
-    explain.add_argument("--explain_seed", default=None, help="seed of the explained run (default: the first found)")
+    explain.add_argument("--explain_seed", default=None, help="seed of the explained run (None: the first found)")
     explain.add_argument("--explain_example", type=non_negative_int, default=0, help="test row of the waterfall")
-    explain.add_argument("--top_k", type=positive_int, default=10, help="features shown in the explanation (10)")
+    explain.add_argument("--top_k", type=positive_int, default=10, help="features shown in the explanation")
     explain.add_argument("--no_explanations", action="store_true", help="draw no explanation figure")
     parser.add_argument("--usetex", action="store_true", help="typeset the figures with LaTeX (needs latex)")
     return parser

@@ -296,10 +296,18 @@ def test_explanation_choice_by_dataset_and_seed(tree: Path, tmp_path: Path) -> N
     result = comparison.run(tree, out, options)
     names = {path.name for path in result.files if path.name.startswith("explanation_")}
     assert names == {"explanation_31_1.png", "explanation_31_1.pdf"}
+    # Default: the first INN run with explanations, even when an earlier INN run saved none.
+    (results_path(tree, "inn", "3", 0).parent / EXPLANATIONS_FILENAME).unlink()
+    result = comparison.run(tree, tmp_path / "default")
+    assert {path.name for path in result.files if path.name.startswith("explanation_")} == {
+        "explanation_31_1.png",
+        "explanation_31_1.pdf",
+    }
+    write_explanations(results_path(tree, "inn", "3", 0).parent)
     result = comparison.run(tree, tmp_path / "all", comparison.ComparisonOptions(explain_dataset="all"))
     names = {path.name for path in result.files if path.name.startswith("explanation_")}
-    assert names == {"explanation_3_0.png", "explanation_3_0.pdf"}  # only one INN run saved explanations
-    assert sum("explanations.npz does not exist" in message for message in result.warnings) == len(DATASETS) - 1
+    assert names == {"explanation_3_0.png", "explanation_3_0.pdf", "explanation_31_1.png", "explanation_31_1.pdf"}
+    assert sum("explanations.npz does not exist" in message for message in result.warnings) == len(DATASETS) - 2
 
 
 def test_empty_tree_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
