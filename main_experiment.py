@@ -219,8 +219,14 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     if config.get("hpo_tuning"):
         from experiments.hpo import tune_neural
 
+        # HPO (experiments/hpo.py): 60/20/20 study, trials.csv in the run's directory, best config refit below.
         config = tune_neural(
-            config, raw, output_dir=run_dir(config["output_dir"], method, split.dataset_id, config["seed"])
+            config,
+            raw,
+            output_dir=run_dir(config["output_dir"], method, split.dataset_id, config["seed"]),
+            make_estimator=lambda trial_config, hpo_split: make_estimator(
+                trial_config, mode, categorical_inputs=categorical_input_positions(hpo_split)
+            ),
         )
     estimator = make_estimator(config, mode, categorical_inputs=categorical_input_positions(split))
     tracker = _start_tracking(config, method, split) if config.get("wandb_project") else None

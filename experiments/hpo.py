@@ -13,6 +13,7 @@ scripts own how a configuration is fitted and scored and pass that in as ``evalu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -30,6 +31,9 @@ from experiments.results import atomic_write_bytes
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
+
+    from data import PreparedSplit, RawDataset
+    from models.baselines import BaselineSpec
 
 Mode = Literal["classification", "regression"]
 Direction = Literal["maximize", "minimize"]
@@ -363,3 +367,124 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
         return None
     pick = min if study.direction == optuna.study.StudyDirection.MINIMIZE else max
     return pick(complete, key=lambda trial: trial.value)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The two experiment scripts' entry points
+
+
+def hpo_split(raw: RawDataset, config: Mapping[str, Any], encoding_type: str) -> PreparedSplit:
+    """The 60/20/20 split of the protocol: the run's test rows, and a validation part of 20 % of all rows."""
+    from data import prepare_split
+
+    return prepare_split(
+        raw,
+        mode=config["mode"],
+        seed=config["seed"],
+        test_split_size=config["test_split_size"],
+        encoding_type=encoding_type,
+        validation_size=VALIDATION_SIZE,
+    )
+
+
+def _score(model: Any, X_valid: Any, split: PreparedSplit) -> float:
+    if split.task == "regression":
+        output = np.asarray(model.predict(X_valid), dtype=np.float64).reshape(-1)
+    else:
+        output = np.asarray(model.predict_proba(X_valid), dtype=np.float64)
+    return validation_score(split.y_valid, output, task=split.task, n_classes=split.n_classes)
+
+
+def tune_neural(
+    config: Mapping[str, Any],
+    raw: RawDataset,
+    *,
+    output_dir: str | Path,
+    make_estimator: Callable[[Mapping[str, Any], PreparedSplit], Any],
+) -> dict[str, Any]:
+    """HPO of INN or TabResNet for ``main_experiment.run``; returns the configuration to refit.
+
+    The default configuration (``config``'s values) is the first trial. ``trials.csv`` is written into
+    ``output_dir`` (the run's directory, beside where ``output_info.json`` will go).
+
+    Args:
+        config: the run's configuration (the script's flags).
+        raw: the loaded dataset.
+        output_dir: the run's directory.
+        make_estimator: ``make_estimator(config, split)`` -> an unfitted estimator for that configuration.
+
+    Returns:
+        ``config`` with the best parameters and an ``hpo`` entry (see :meth:`TuningResult.summary`).
+    """
+    method = "inn" if config["interpretable"] else "tabresnet"
+    split = hpo_split(raw, config, config["encoding_type"])
+
+    def evaluate(params: dict[str, Any]) -> float:
+        estimator = make_estimator({**config, **params, "progress": False}, split)
+        estimator.fit(split.X_train, split.y_train)
+        return _score(estimator, split.X_valid, split)
+
+    result = tune(
+        method,
+        evaluate,
+        mode=config["mode"],
+        seed=config["seed"],
+        n_trials=config["n_trials"],
+        timeout=config["hpo_timeout"],
+        default_params=config,
+    )
+    result.write_trials(output_dir)
+    summary = result.summary(n_trials=config["n_trials"], timeout=config["hpo_timeout"], seed=config["seed"])
+    return {**config, **result.best_model_params, "hpo": summary}
+
+
+def tune_baseline(
+    spec: BaselineSpec,
+    raw: RawDataset,
+    config: Mapping[str, Any],
+    *,
+    device: Any,
+    fixed: Mapping[str, Any],
+) -> tuple[BaselineSpec, TuningResult]:
+    """HPO of a baseline for ``baseline_experiment.run``.
+
+    Parameters set explicitly by flags (``fixed``, e.g. ``--catboost_iterations``) are held fixed and not
+    tuned. TabNet is tuned only over the parameters our TabNet wrapper has (the others are listed in
+    ``not_tuned``).
+
+    Returns:
+        The spec with the best parameters as its defaults (refit it as usual), and the study's result.
+    """
+    mode = config["mode"]
+    space = {name: param for name, param in search_space(spec.method, mode).items() if name not in fixed}
+    accepted = set(spec.defaults[mode]) if spec.method == "tabnet" else None
+    split = hpo_split(raw, config, spec.encoding)
+    # spec.inputs gives (train, test) inputs; the validation inputs are the same transformation of the
+    # validation part, so ask for them through a split whose test part is the validation part.
+    X_train, X_valid = spec.inputs(dataclasses.replace(split, X_test=split.X_valid, frame_test=split.frame_valid))
+
+    def evaluate(params: dict[str, Any]) -> float:
+        model = with_params(spec, mode, params).build(
+            split, seed=config["seed"], device=device, n_jobs=config["n_jobs"], params=fixed
+        )
+        model.fit(X_train, split.y_train)
+        return _score(model, X_valid, split)
+
+    result = tune(
+        spec.method,
+        evaluate,
+        mode=mode,
+        seed=config["seed"],
+        n_trials=config["n_trials"],
+        timeout=config["hpo_timeout"],
+        space=space,
+        accepted=accepted,
+    )
+    return with_params(spec, mode, result.best_model_params), result
+
+
+def with_params(spec: BaselineSpec, mode: Mode, params: Mapping[str, Any]) -> BaselineSpec:
+    """A copy of ``spec`` whose defaults for ``mode`` include ``params`` (tuned parameters need not be among
+    the registry's defaults, which is what its overrides are checked against)."""
+    defaults = {**spec.defaults, mode: {**spec.defaults[mode], **params}}
+    return dataclasses.replace(spec, defaults=defaults)

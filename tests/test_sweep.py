@@ -340,6 +340,30 @@ def test_sigkill_in_the_middle_of_a_cell_leaves_it_pending(tmp_path: Path, fake_
     assert sweep.cell_state(spec, cell) == "done"
 
 
+def test_sigkill_of_a_real_inn_cell_then_resume(tmp_path: Path) -> None:
+    """The same with the real INN cell killed while it trains (the rerun may change pass-through flags)."""
+    out = tmp_path / "results"
+    command = [sys.executable, str(REPO_ROOT / "sweep.py"), "--methods", "inn", "--datasets", "31", "--seeds", "0"]
+    command += ["--output_dir", str(out), "--no_progress", "--device", "cpu"]
+    env = {key: value for key, value in os.environ.items() if key != "SLURM_ARRAY_TASK_ID"}
+    spec = sweep.Sweep(("inn",), tuple(sweep.expand_datasets(["31"])), (0,), out)
+    cell = spec.cells()[0]
+    process = subprocess.Popen([*command, "--nr_epochs", "500"], env=env, start_new_session=True)
+    try:
+        _wait_for(lambda: spec.log_paths(cell)[0].exists())
+        time.sleep(4.0)  # imports, data and the first epochs
+        assert process.poll() is None, "the cell ended before it could be killed"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    _wait_for(lambda: sweep.cell_state(spec, cell) == "pending", timeout=10.0)
+    assert not spec.results_path(cell).exists() and not spec.error_path(cell).exists()
+    rerun = subprocess.run([*command, "--nr_epochs", "2"], env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert read_report(spec.results_path(cell))["config"]["nr_epochs"] == 2
+    assert not list(spec.run_dir(cell).glob(".*.tmp"))
+
+
 def test_sigterm_stops_the_running_cells_without_marking_them_failed(tmp_path: Path, fake_script: Path) -> None:
     out, markers = tmp_path / "results", tmp_path / "markers"
     command = [sys.executable, str(sweep.SWEEP_SCRIPT), "--methods", "inn", "tabresnet", "--datasets", "31"]
@@ -357,6 +381,19 @@ def test_sigterm_stops_the_running_cells_without_marking_them_failed(tmp_path: P
     assert not list(out.glob("*/*/*/*.json"))  # neither results nor error.json: both cells are pending
     spec = sweep.Sweep(("inn", "tabresnet"), tuple(sweep.expand_datasets(["31"])), (0,), out)
     assert [sweep.cell_state(spec, cell) for cell in spec.cells()] == ["pending", "pending"]
+
+
+def test_real_cells_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real experiment scripts on the embedded credit-g; --nr_epochs reaches INN only."""
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+    out = tmp_path / "results"
+    args = ["--methods", "inn", "decision_tree", "--datasets", "31", "--seeds", "0", "--output_dir", str(out)]
+    assert sweep.main([*args, "--workers", "2", "--no_progress", "--nr_epochs", "2", "--device", "cpu"]) == 0
+    inn = read_report(out / "inn" / "31" / "0" / "output_info.json")
+    tree = read_report(out / "decision_tree" / "31" / "0" / "output_info.json")
+    assert inn["config"]["nr_epochs"] == 2 and inn["n_train"] == 800
+    assert tree["method"] == "decision_tree" and tree["config"]["device"] == "cpu"
+    assert (out / "inn" / "31" / "0" / "explanations.npz").exists()
 
 
 # ----------------------------------------------------------------------------------------------------------
