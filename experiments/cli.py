@@ -112,7 +112,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def dataset_key(args: argparse.Namespace) -> str:
     """The ``<dataset_id>`` directory name of a run: the OpenML id, or the file's stem."""
     if args.dataset_path is not None:
-        return Path(args.dataset_path).stem
+        path = Path(args.dataset_path)
+        # As data.loading names a file's dataset: a compressed CSV data.csv.gz is "data", not "data.csv".
+        readable = (".csv", ".tsv", ".parquet", ".pq", ".arff")
+        if path.suffix.lower() not in readable and len(path.suffixes) > 1 and path.suffixes[-2].lower() in readable[:2]:
+            return Path(path.stem).stem
+        return path.stem
     return str(args.dataset_id)
 
 

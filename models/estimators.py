@@ -134,6 +134,8 @@ class _NeuralEstimator(BaseEstimator):
         self, x: np.ndarray, target: np.ndarray, *, objective: str, n_outputs: int, class_weights: np.ndarray | None
     ) -> None:
         self._check_params()
+        if x.shape[0] < 2:  # batch norm cannot train on a single row
+            raise ValueError(f"training needs at least 2 samples, got n_samples={x.shape[0]}")
         device = resolve_device(self.device)
         network_type = INNNetwork if self._interpretable else TabResNetNetwork
         # Initialise from the seed without touching the caller's global torch RNG state.
@@ -151,17 +153,21 @@ class _NeuralEstimator(BaseEstimator):
         target_dtype = torch.int64 if objective == "multiclass" else torch.float32
         y_tensor = torch.as_tensor(target, dtype=target_dtype, device=device)
         weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
-        result = train_snapshot_ensemble(
-            network,
-            x_tensor,
-            y_tensor,
-            objective=objective,
-            config=self._training_config(),
-            seed=self.seed,
-            class_weights=weights,
-            numerical=self._numerical_mask(x.shape[1]),
-            progress=self.progress,
-        )
+        # Dropout masks come from torch's global generator: fork and seed it, so that the seed alone decides
+        # the result (whatever the caller's RNG state) and the caller's state is left alone.
+        with torch.random.fork_rng(devices=_cuda_indices(device)):
+            torch.manual_seed(self.seed)
+            result = train_snapshot_ensemble(
+                network,
+                x_tensor,
+                y_tensor,
+                objective=objective,
+                config=self._training_config(),
+                seed=self.seed,
+                class_weights=weights,
+                numerical=self._numerical_mask(x.shape[1]),
+                progress=self.progress,
+            )
         self.model_: SnapshotEnsemble = result.ensemble
         self.epoch_losses_ = result.epoch_losses
         self.snapshot_steps_ = result.schedule.snapshot_steps
@@ -185,6 +191,13 @@ class _NeuralEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _cuda_indices(device: torch.device) -> list[int]:
+    """The CUDA device whose RNG state ``torch.random.fork_rng`` must save (none on the CPU)."""
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
 def _class_weights(codes: np.ndarray, n_classes: int) -> np.ndarray:
@@ -214,7 +227,7 @@ class _NeuralClassifier(ClassifierMixin, _NeuralEstimator):
         self.classes_, codes = np.unique(y, return_inverse=True)
         n_classes = len(self.classes_)
         if n_classes < 2:
-            raise ValueError(f"classification needs at least 2 classes, got {n_classes} ({self.classes_!r})")
+            raise ValueError(f"classification needs at least 2 classes, got only one class ({self.classes_[0]!r})")
         class_weights = None
         if self.class_balance == "weight":
             class_weights = _class_weights(codes, n_classes)
@@ -246,7 +259,8 @@ class _NeuralClassifier(ClassifierMixin, _NeuralEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The most probable class label per row."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before ``classes_`` is read
+        return self.classes_[proba.argmax(axis=1)]
 
 
 class _NeuralRegressor(RegressorMixin, _NeuralEstimator):
@@ -295,3 +309,12 @@ class TabResNetClassifier(_NeuralClassifier):
 
 class TabResNetRegressor(_NeuralRegressor):
     """TabResNet regressor: INN's backbone with a plain output layer (the black-box counterpart)."""
+
+
+#: Every estimator of this module, by method id and mode (the tests are parametrized over it).
+ESTIMATORS: dict[tuple[str, str], type[_NeuralEstimator]] = {
+    ("inn", "classification"): INNClassifier,
+    ("inn", "regression"): INNRegressor,
+    ("tabresnet", "classification"): TabResNetClassifier,
+    ("tabresnet", "regression"): TabResNetRegressor,
+}
