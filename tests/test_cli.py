@@ -1,0 +1,346 @@
+"""End-to-end tests of ``main_experiment.py``: results JSON, explanations, model file, skip/force, errors.
+
+Tests call ``main_experiment.main([...])`` in-process (a couple of epochs of a small network) into
+``tmp_path``; one test runs the real script in a subprocess for its true exit code and stderr. The embedded
+credit-g (OpenML 31) is the only OpenML dataset; everything else is a tiny CSV written by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import main_experiment
+from experiments.results import CLASSIFICATION_METRICS, COMMON_KEYS, REGRESSION_METRICS, read_report
+from models.networks import INNNetwork, SnapshotEnsemble
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--nr_epochs", "2", "--hidden_size", "16", "--nr_blocks", "1", "--device", "cpu"]
+#: The README's example (it needs OpenML's network for dataset 1590, so it is only parsed here).
+README_EXAMPLE = (
+    '--output_dir "." --dataset_id 1590 --nr_restarts 3 --weight_norm 0.1 --weight_decay 0.01 --seed 0 --interpretable'
+)
+#: The keys of the original code's output_info.json.
+ORIGINAL_CLASSIFICATION_KEYS = (
+    "train_auroc",
+    "train_accuracy",
+    "test_auroc",
+    "test_accuracy",
+    "time",
+    "top_10_features",
+    "top_10_features_weights",
+)
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(path for path in root.rglob("*") if path.is_file()) if root.exists() else []
+
+
+def _csv(path: Path, *, n: int = 80, target: str = "binary", seed: int = 0) -> Path:
+    """A small CSV with a numeric and a categorical feature and a target of the given kind (last column)."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    targets = {
+        "binary": np.where(a + (colour == "red") > 0.3, "yes", "no"),
+        "multiclass": np.array(["low", "mid", "high"])[np.digitize(a, [-0.4, 0.4])],
+        "regression": 50.0 + 10.0 * a - 5.0 * b + rng.normal(size=n),
+        "single": np.full(n, "same"),
+    }
+    pd.DataFrame({"a": a, "b": b, "colour": colour, "label": targets[target]}).to_csv(path, index=False)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# INN on the embedded credit-g: one run shared by the tests that read its outputs
+
+
+@pytest.fixture(scope="module")
+def credit_g_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("results")
+    assert main_experiment.main(["--interpretable", *FAST, "--output_dir", str(output)]) == 0
+    return output, output / "inn" / "31" / "0"
+
+
+def test_results_json_has_the_original_keys_and_the_run_description(credit_g_run):
+    output, run = credit_g_run
+    assert sorted(p.name for p in run.iterdir()) == ["explanations.npz", "model.pt", "output_info.json"]
+    assert _files(output) == sorted(run.iterdir())  # nothing else anywhere in the tree (no temp files)
+    report = read_report(run / "output_info.json")  # validates the schema of experiments/results.py
+    for key in ORIGINAL_CLASSIFICATION_KEYS + COMMON_KEYS + CLASSIFICATION_METRICS:
+        assert key in report, key
+    assert (report["method"], report["dataset_id"], report["dataset_name"], report["seed"]) == (
+        "inn",
+        31,
+        "credit-g",
+        0,
+    )
+    assert (report["task"], report["n_classes"]) == ("binary", 2)
+    assert (report["n_train"], report["n_test"], report["n_features"]) == (800, 200, 20)
+    assert report["n_inputs"] == 20  # target encoding for a binary task: one input per feature
+    assert 0.5 < report["test_auroc"] <= 1 and 0 <= report["test_accuracy"] <= 1
+    assert report["time"] == report["train_time"] > 0 and report["inference_time"] > 0
+    assert len(report["top_10_features"]) == len(report["top_10_features_weights"]) == 10
+    assert report["top_10_features_weights"] == sorted(report["top_10_features_weights"], reverse=True)
+    assert sum(report["feature_importances"].values()) == pytest.approx(1.0)
+    assert set(report["feature_importances"]) == set(report["feature_names"])
+    config = report["config"]  # the resolved configuration: every flag, the device actually used
+    assert config["interpretable"] is True and config["nr_epochs"] == 2 and config["hidden_size"] == 16
+    assert config["device"] == "cpu" and config["weight_norm"] == 0.1 and config["seed"] == 0
+    assert {"python", "torch", "numpy", "scikit-learn"} <= set(report["versions"])
+    assert report["created"]
+
+
+def test_explanations_add_up_and_define_the_global_importance(credit_g_run):
+    _, run = credit_g_run
+    report = json.loads((run / "output_info.json").read_text())
+    with np.load(run / "explanations.npz") as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    n, f, d = 200, 20, report["n_inputs"]
+    assert arrays["weights"].shape == (n, d + 1, 1)
+    assert arrays["contributions"].shape == (n, f, 1) and arrays["bias"].shape == (n, 1)
+    assert arrays["logits"].shape == (n, 1) and arrays["y_true"].shape == (n,)
+    assert arrays["feature_names"].tolist() == report["feature_names"]
+    assert arrays["input_to_feature"].shape == (d,) and arrays["input_names"].shape == (d,)
+    assert arrays["classes"].tolist() == ["bad", "good"]
+    # Exact: per-original-feature contributions plus bias are the logits.
+    np.testing.assert_allclose(arrays["contributions"].sum(axis=1) + arrays["bias"], arrays["logits"], atol=1e-5)
+    # ... and the bias is the generated bias row.
+    np.testing.assert_allclose(arrays["bias"], arrays["weights"][:, -1, :], atol=1e-6)
+    # Global importance = mean |contribution| over ALL test rows (no labels used), normalised.
+    importance = np.abs(arrays["contributions"].astype(np.float64)).mean(axis=0).sum(axis=-1)
+    importance /= importance.sum()
+    reported = np.array([report["feature_importances"][name] for name in report["feature_names"]])
+    np.testing.assert_allclose(reported, importance, rtol=1e-4)
+    assert report["top_10_features"][0] == report["feature_names"][int(importance.argmax())]
+
+
+def test_model_file_rebuilds_the_ensemble_that_made_the_predictions(credit_g_run):
+    from data import load_dataset, prepare_split
+
+    _, run = credit_g_run
+    payload = torch.load(run / "model.pt")
+    assert payload["method"] == "inn" and payload["network"] == "INNNetwork"
+    members = []
+    for state in payload["snapshots"]:
+        member = INNNetwork(n_inputs=payload["n_inputs"], n_outputs=payload["n_outputs"], **payload["hyperparameters"])
+        member.load_state_dict(state)
+        members.append(member.eval())
+    split = prepare_split(load_dataset(31), mode="classification", seed=0, test_split_size=0.2)
+    with torch.no_grad():
+        logits, _ = SnapshotEnsemble(members).eval()(torch.from_numpy(split.X_test))
+    with np.load(run / "explanations.npz") as npz:
+        np.testing.assert_allclose(logits.numpy(), npz["logits"], atol=1e-5)
+
+
+def test_finished_run_is_skipped_without_force(credit_g_run, capsys):
+    output, run = credit_g_run
+    before = {path: path.stat().st_mtime_ns for path in _files(output)}
+    assert main_experiment.main(["--interpretable", *FAST, "--output_dir", str(output)]) == 0
+    assert "already done" in capsys.readouterr().out
+    assert {path: path.stat().st_mtime_ns for path in _files(output)} == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Small CSVs: --force, seeds, multiclass, regression, TabResNet
+
+
+def test_force_reruns_and_the_same_seed_gives_the_same_results(tmp_path, capsys):
+    data = _csv(tmp_path / "colours.csv", target="multiclass")
+    output = tmp_path / "out"
+    args = ["--interpretable", *FAST, "--dataset_path", str(data), "--output_dir", str(output)]
+    assert main_experiment.main(args) == 0
+    run = output / "inn" / "colours" / "0"
+    first = json.loads((run / "output_info.json").read_text())
+    with np.load(run / "explanations.npz") as npz:
+        first_logits = npz["logits"]
+    stamp = (run / "output_info.json").stat().st_mtime_ns
+
+    assert main_experiment.main([*args, "--force"]) == 0
+    assert "already done" not in capsys.readouterr().out
+    assert (run / "output_info.json").stat().st_mtime_ns != stamp
+    second = json.loads((run / "output_info.json").read_text())
+    for key in ("train_auroc", "test_auroc", "test_accuracy", "feature_importances", "epoch_losses"):
+        assert second[key] == first[key], key
+    with np.load(run / "explanations.npz") as npz:
+        np.testing.assert_array_equal(npz["logits"], first_logits)
+        # Multiclass: one-hot inputs of 'colour' are summed back into one feature, still exact.
+        assert npz["contributions"].shape == (16, 3, 3) and npz["weights"].shape[1:] == (5 + 1, 3)
+        assert npz["input_to_feature"].tolist() == [0, 1, 2, 2, 2]
+        np.testing.assert_allclose(npz["contributions"].sum(axis=1) + npz["bias"], npz["logits"], atol=1e-5)
+    assert first["task"] == "multiclass" and first["n_classes"] == 3
+
+    assert main_experiment.main([*args, "--seed", "1"]) == 0  # another seed: another split and model
+    other = json.loads((output / "inn" / "colours" / "1" / "output_info.json").read_text())
+    assert other["feature_importances"] != first["feature_importances"]
+
+
+def test_regression_end_to_end(tmp_path):
+    data = _csv(tmp_path / "prices.csv", target="regression")
+    output = tmp_path / "out"
+    args = ["--interpretable", *FAST, "--mode", "regression", "--dataset_path", str(data), "--output_dir", str(output)]
+    assert main_experiment.main(args) == 0
+    run = output / "inn" / "prices" / "0"
+    report = read_report(run / "output_info.json")
+    assert report["task"] == "regression" and report["n_classes"] == 0
+    for key in REGRESSION_METRICS + ("time", "top_10_features", "top_10_features_weights"):
+        assert key in report, key
+    assert not set(CLASSIFICATION_METRICS) & set(report)
+    assert report["train_mse"] >= 0 and report["test_mse"] >= 0
+    with np.load(run / "explanations.npz") as npz:
+        # In target units (around 50): additive up to float32 rounding of such values.
+        np.testing.assert_allclose(npz["contributions"].sum(axis=1) + npz["bias"], npz["logits"], atol=1e-4)
+        assert npz["classes"].size == 0 and npz["y_true"].dtype == np.float64
+    payload = torch.load(run / "model.pt")
+    assert payload["target_scale"] > 1 and payload["target_mean"] == pytest.approx(50, abs=5)
+
+
+def test_tabresnet_end_to_end_writes_no_explanations(tmp_path):
+    data = _csv(tmp_path / "small.csv")
+    output = tmp_path / "out"
+    assert main_experiment.main([*FAST, "--dataset_path", str(data), "--output_dir", str(output)]) == 0
+    run = output / "tabresnet" / "small" / "0"
+    assert sorted(p.name for p in run.iterdir()) == ["model.pt", "output_info.json"]
+    report = read_report(run / "output_info.json")
+    assert report["method"] == "tabresnet" and report["importance_method"] == "mean |gradient·x|"
+    assert torch.load(run / "model.pt")["network"] == "TabResNetNetwork"
+
+
+def test_compressed_csv_run_is_found_again(tmp_path, capsys):
+    data = _csv(tmp_path / "packed.csv.gz")
+    args = [*FAST, "--dataset_path", str(data), "--output_dir", str(tmp_path / "out")]
+    assert main_experiment.main(args) == 0
+    assert (tmp_path / "out" / "tabresnet" / "packed" / "0" / "output_info.json").is_file()
+    capsys.readouterr()
+    assert main_experiment.main(args) == 0
+    assert "already done" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# User errors: one line on stderr, exit code 2, nothing under the output directory
+
+
+def _unknown_to_openml(monkeypatch, openml):
+    def unknown(*args, **kwargs):
+        raise openml.exceptions.OpenMLServerException("Unknown dataset", code=111)
+
+    monkeypatch.setattr(openml._api_calls, "_perform_api_call", unknown)
+
+
+ERROR_CASES = {
+    "unknown dataset id": (["--dataset_id", "987654"], "OpenML has no dataset with id 987654"),
+    "unreachable dataset id": (["--dataset_id", "987654"], "could not be reached"),
+    "missing file": (["--dataset_path", "{tmp}/missing.csv"], "does not exist"),
+    "unreadable file": (["--dataset_path", "{tmp}/broken.parquet"], "cannot read"),
+    "unknown target": (["--dataset_path", "{tmp}/binary.csv", "--target", "nope"], "'nope' is not in"),
+    "regression target in classification mode": (["--dataset_path", "{tmp}/regression.csv"], "--mode regression"),
+    "class target in regression mode": (
+        ["--dataset_path", "{tmp}/binary.csv", "--mode", "regression"],
+        "--mode classification",
+    ),
+    "single class": (["--dataset_path", "{tmp}/single.csv"], "single class"),
+}
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
+def test_user_errors_exit_2_with_one_line(case, tmp_path, no_network, monkeypatch, capsys):
+    if case == "unknown dataset id":
+        _unknown_to_openml(monkeypatch, no_network)
+    for kind in ("binary", "regression", "single"):
+        _csv(tmp_path / f"{kind}.csv", target=kind)
+    (tmp_path / "broken.parquet").write_text("this is not parquet")
+    flags, expected = ERROR_CASES[case]
+    output = tmp_path / "out"
+    argv = ["--interpretable", *FAST, "--output_dir", str(output), *(f.format(tmp=tmp_path) for f in flags)]
+    assert main_experiment.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], captured.err
+    assert not output.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error when CUDA is missing")
+def test_cuda_without_cuda_is_a_user_error(tmp_path, capsys):
+    data = _csv(tmp_path / "small.csv")
+    output = tmp_path / "out"
+    assert main_experiment.main(["--dataset_path", str(data), "--device", "cuda", "--output_dir", str(output)]) == 2
+    assert capsys.readouterr().err.startswith("error: --device cuda was requested")
+    assert not output.exists()
+
+
+def test_script_exit_code_and_stderr_in_a_real_process(tmp_path):
+    output = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "main_experiment.py",
+            "--dataset_path",
+            str(tmp_path / "missing.csv"),
+            "--output_dir",
+            str(output),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: dataset file {tmp_path / 'missing.csv'} does not exist"]
+    assert result.stdout == "" and not output.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Argument parsing
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--augmentation_probability", "2"],
+        ["--augmentation_probability", "-0.1"],
+        ["--nr_epochs", "0"],
+        ["--nr_epochs", "1.5"],
+        ["--test_split_size", "1.5"],
+        ["--test_split_size", "0"],
+        ["--learning_rate", "0"],
+        ["--weight_decay", "-1"],
+        ["--dropout", "1"],
+        ["--nr_restarts", "0"],
+        ["--dataset_id", "0"],
+        ["--batch_size", "abc"],
+        ["--class_balance", "smote"],
+        ["--mode", "ranking"],
+        ["--no_such_flag"],
+    ],
+)
+def test_out_of_range_flags_exit_2(flags, tmp_path, capsys):
+    output = tmp_path / "out"
+    with pytest.raises(SystemExit) as info:
+        main_experiment.main([*flags, "--output_dir", str(output)])
+    assert info.value.code == 2
+    assert flags[0] in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_readme_example_flags_parse():
+    args = main_experiment.build_parser().parse_args(shlex.split(README_EXAMPLE))
+    assert args.interpretable and args.dataset_id == 1590 and args.nr_restarts == 3
+    assert (args.weight_norm, args.weight_decay, args.seed) == (0.1, 0.01, 0)
+    assert args.output_dir == Path(".") and not args.force
+    assert main_experiment.method_of(vars(args)) == "inn"
+
+
+def test_defaults_are_the_papers():
+    args = main_experiment.build_parser().parse_args([])
+    assert (args.dataset_id, args.nr_blocks, args.hidden_size, args.batch_size) == (31, 2, 128, 64)
+    assert (args.learning_rate, args.weight_decay, args.scheduler_t_mult, args.nr_restarts) == (0.01, 0.01, 2.0, 3)
+    assert (args.augmentation_probability, args.test_split_size, args.mode) == (0.0, 0.2, "classification")
+    assert not args.interpretable and args.wandb_project is None  # tracking is off unless asked for
