@@ -234,6 +234,8 @@ class TabNetBaseline(BaseEstimator):
         n_d: Width of the decision layer.
         n_a: Width of the attention layer.
         n_steps: Number of decision steps.
+        gamma: Feature re-use coefficient of the attention (1: a feature is used at one step only).
+        lambda_sparse: Weight of the attention-sparsity loss.
         learning_rate: Adam learning rate.
         max_epochs: Maximum number of epochs.
         patience: Epochs without validation improvement before stopping (0: no early stopping).
@@ -255,6 +257,8 @@ class TabNetBaseline(BaseEstimator):
         n_d: int = 8,
         n_a: int = 8,
         n_steps: int = 3,
+        gamma: float = 1.3,
+        lambda_sparse: float = 1e-3,
         learning_rate: float = 0.02,
         max_epochs: int = 200,
         patience: int = 20,
@@ -272,6 +276,8 @@ class TabNetBaseline(BaseEstimator):
         self.n_d = n_d
         self.n_a = n_a
         self.n_steps = n_steps
+        self.gamma = gamma
+        self.lambda_sparse = lambda_sparse
         self.learning_rate = learning_rate
         self.max_epochs = max_epochs
         self.patience = patience
@@ -311,6 +317,8 @@ class TabNetBaseline(BaseEstimator):
                 n_d=self.n_d,
                 n_a=self.n_a,
                 n_steps=self.n_steps,
+                gamma=self.gamma,
+                lambda_sparse=self.lambda_sparse,
                 cat_idxs=[int(self.cat_idxs[i]) for i in order],
                 cat_dims=[int(self.cat_dims[i]) for i in order],
                 cat_emb_dim=self.cat_emb_dim,
@@ -428,6 +436,8 @@ _TABNET_DEFAULTS = {
     "n_d": 8,
     "n_a": 8,
     "n_steps": 3,
+    "gamma": 1.3,
+    "lambda_sparse": 1e-3,
     # An embedding of size 1 squeezes every category onto a line; 3 learned better on credit-g.
     "cat_emb_dim": 3,
 }

@@ -286,10 +286,3 @@ def test_bad_flags_exit_with_code_2(capsys) -> None:
             baseline_experiment.main(argv)
         assert exit_info.value.code == 2
     capsys.readouterr()
-
-
-def test_hpo_is_refused_for_now(capsys, tmp_path, csv_paths: dict[str, str]) -> None:
-    assert_user_error(
-        capsys, tmp_path, "--model_name", "decision_tree", "--dataset_path", csv_paths["binary"], "--hpo_tuning",
-        match="--hpo_tuning",
-    )  # fmt: skip
