@@ -20,7 +20,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from models.device import resolve_device
 from models.networks import INNNetwork, SnapshotEnsemble, TabResNetNetwork
-from models.training import TrainingConfig, predict_in_batches, train_snapshot_ensemble
+from models.training import (
+    TrainingConfig,
+    limit_threads,
+    predict_in_batches,
+    resolve_threads,
+    train_snapshot_ensemble,
+)
 
 ClassBalance = Literal["oversample", "weight", "none"]
 CLASS_BALANCES: tuple[ClassBalance, ...] = ("oversample", "weight", "none")
@@ -46,7 +52,14 @@ class Explanation:
 
 
 class _NeuralEstimator(BaseEstimator):
-    """Shared parameters, fitting and batched inference of the four estimators."""
+    """Shared parameters, fitting and batched inference of the four estimators.
+
+    Besides the training hyperparameters (the command-line flags), two parameters only affect speed:
+    ``threads`` (CPU threads while fitting; ``None``: one thread for small batches, see
+    ``models.training.resolve_threads``) and ``compile`` (``torch.compile`` the training forward, ``True``
+    for the default backend or a backend name; it pays off only for long runs, since compiling takes
+    seconds to minutes).
+    """
 
     _interpretable: bool = False
 
@@ -69,6 +82,8 @@ class _NeuralEstimator(BaseEstimator):
         device: str = "auto",
         seed: int = 0,
         progress: bool = False,
+        threads: int | None = None,
+        compile: bool | str = False,
     ) -> None:
         self.nr_blocks = nr_blocks
         self.hidden_size = hidden_size
@@ -86,6 +101,8 @@ class _NeuralEstimator(BaseEstimator):
         self.device = device
         self.seed = seed
         self.progress = progress
+        self.threads = threads
+        self.compile = compile
 
     # ----------------------------------------------------------------------------------------------- fit
     def _check_params(self) -> None:
@@ -106,6 +123,10 @@ class _NeuralEstimator(BaseEstimator):
             raise ValueError(f"augmentation_probability must be in [0, 1], got {self.augmentation_probability!r}")
         if not self.scheduler_t_mult >= 1:
             raise ValueError(f"scheduler_t_mult must be >= 1, got {self.scheduler_t_mult!r}")
+        if self.threads is not None and (not isinstance(self.threads, int | np.integer) or self.threads < 1):
+            raise ValueError(f"threads must be None or an integer >= 1, got {self.threads!r}")
+        if not isinstance(self.compile, bool | str):
+            raise ValueError(f"compile must be a bool or a torch.compile backend name, got {self.compile!r}")
         if self.class_balance not in CLASS_BALANCES:
             raise ValueError(f"class_balance must be one of {CLASS_BALANCES}, got {self.class_balance!r}")
 
@@ -153,9 +174,10 @@ class _NeuralEstimator(BaseEstimator):
         target_dtype = torch.int64 if objective == "multiclass" else torch.float32
         y_tensor = torch.as_tensor(target, dtype=target_dtype, device=device)
         weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+        threads = resolve_threads(self.threads, batch_size=self.batch_size, hidden_size=self.hidden_size, device=device)
         # Dropout masks come from torch's global generator: fork and seed it, so that the seed alone decides
         # the result (whatever the caller's RNG state) and the caller's state is left alone.
-        with torch.random.fork_rng(devices=_cuda_indices(device)):
+        with limit_threads(threads), torch.random.fork_rng(devices=_cuda_indices(device)):
             torch.manual_seed(self.seed)
             result = train_snapshot_ensemble(
                 network,
@@ -167,6 +189,7 @@ class _NeuralEstimator(BaseEstimator):
                 class_weights=weights,
                 numerical=self._numerical_mask(x.shape[1]),
                 progress=self.progress,
+                compile=self.compile,
             )
         self.model_: SnapshotEnsemble = result.ensemble
         self.epoch_losses_ = result.epoch_losses
@@ -182,10 +205,15 @@ class _NeuralEstimator(BaseEstimator):
 
     def _explain(self, X, scale: float = 1.0, shift: float = 0.0) -> Explanation:
         logits, weights, x = self._raw_outputs(X, with_weights=True)
-        weights = weights * scale
-        contributions = weights[:, :-1, :] * x[:, :, None]
+        # In place: the only arrays allocated here are the outputs themselves.
+        if scale != 1.0:
+            weights *= scale
+            logits *= scale
+        if shift != 0.0:
+            logits += shift
+        contributions = np.multiply(weights[:, :-1, :], x[:, :, None])
         bias = weights[:, -1, :] + shift
-        return Explanation(weights=weights, contributions=contributions, bias=bias, logits=logits * scale + shift)
+        return Explanation(weights=weights, contributions=contributions, bias=bias, logits=logits)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

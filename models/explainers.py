@@ -102,20 +102,28 @@ class GradientTimesInput(_FeatureMapping):
     def explain(self, model, X) -> Attribution:
         x = np.asarray(X, dtype=np.float32)
         network = model.model_
+        network.eval()
         device = next(network.parameters()).device
-        grads, outputs = [], []
-        for start in range(0, x.shape[0], self.batch_size):
-            batch = torch.from_numpy(x[start : start + self.batch_size]).to(device).requires_grad_(True)
-            logits, _ = network(batch)
-            per_output = [
-                torch.autograd.grad(logits[:, c].sum(), batch, retain_graph=True)[0] for c in range(logits.shape[1])
-            ]
-            grads.append(torch.stack(per_output, dim=-1).cpu().numpy())
-            outputs.append(logits.detach().cpu().numpy())
-        gradient = np.concatenate(grads)
-        output = np.concatenate(outputs)
-        contributions = gradient * x[:, :, None]
+        gradient: np.ndarray | None = None  # (N, D, C), allocated once the first batch shows C
+        output: np.ndarray | None = None  # (N, C)
+        # Gradients with respect to the inputs only: parameters need none, and batches never build on each
+        # other, so memory stays at one batch of activations plus the output arrays.
+        for start in range(0, max(x.shape[0], 1), self.batch_size):
+            end = min(start + self.batch_size, x.shape[0])
+            batch = torch.from_numpy(x[start:end]).to(device).requires_grad_(True)
+            with torch.enable_grad():
+                logits, _ = network(batch)
+                n_outputs = logits.shape[1]
+                per_output = [
+                    torch.autograd.grad(logits[:, c].sum(), batch, retain_graph=c < n_outputs - 1)[0]
+                    for c in range(n_outputs)
+                ]
+            if gradient is None:
+                gradient = np.empty((x.shape[0], x.shape[1], n_outputs), dtype=np.float32)
+                output = np.empty((x.shape[0], n_outputs), dtype=np.float32)
+            gradient[start:end] = torch.stack(per_output, dim=-1).cpu().numpy()
+            output[start:end] = logits.detach().cpu().numpy()
+        contributions = np.multiply(gradient, x[:, :, None], out=gradient)  # in place: gradient is not returned
+        baseline = output - contributions.sum(axis=1)
         values, names = self._to_features(contributions)
-        return Attribution(
-            values=values, baseline=output - contributions.sum(axis=1), output=output, feature_names=names
-        )
+        return Attribution(values=values, baseline=baseline, output=output, feature_names=names)

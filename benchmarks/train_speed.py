@@ -1,0 +1,290 @@
+"""Speed and memory benchmark of INN and TabResNet: fit, predict and explain, one table row per case.
+
+For every dataset, method and augmentation probability it fits the estimator ``--repeats`` times with the
+same seed and reports the fit time (wall clock: minimum and median; CPU time of the process: minimum),
+milliseconds per optimiser step, training rows per second, and the throughput and peak extra memory of
+``predict_proba`` and of explaining ``--predict_rows`` rows (INN: ``explain``, TabResNet: gradient × input),
+next to the size of the output arrays. Other jobs on the machine inflate wall times; the CPU time of a
+one-threaded fit is far less sensitive to them, and the load average is printed with the table.
+
+Usage:
+    python benchmarks/train_speed.py                                    # credit-g (embedded), INN and TabResNet
+    python benchmarks/train_speed.py --datasets 31 37 1464 1489 --openml_cache_dir /work/shared/openml_cache
+    python benchmarks/train_speed.py --augmentation_probability 0 0.5 --methods inn
+    python benchmarks/train_speed.py --code_root /tmp/inn_before        # the same benchmark on another checkout
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+METHODS = ("inn", "tabresnet")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--datasets", type=int, nargs="+", default=[31], help="OpenML dataset ids")
+    parser.add_argument("--openml_cache_dir", default=None, help="read-only OpenML cache (31 is embedded)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--augmentation_probability", type=float, nargs="+", default=[0.0])
+    parser.add_argument("--repeats", type=int, default=3, help="fits per case (the table shows min and median)")
+    parser.add_argument("--nr_epochs", type=int, default=100)
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--hidden_size", type=int, default=128)
+    parser.add_argument("--nr_blocks", type=int, default=2)
+    parser.add_argument("--weight_norm", type=float, default=0.1)
+    parser.add_argument("--class_balance", default="none", choices=("none", "weight", "oversample"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="estimator threads (default: its automatic rule)")
+    parser.add_argument("--compile", action="store_true", help="fit with torch.compile")
+    parser.add_argument("--predict_rows", type=int, default=100_000, help="rows for predict/explain (0: skip)")
+    parser.add_argument("--code_root", type=Path, default=REPO_ROOT, help="checkout whose models/ and data/ to time")
+    parser.add_argument("--label", default="", help="tag written into the CSV (e.g. before/after)")
+    parser.add_argument("--output", type=Path, default=REPO_ROOT / "benchmarks" / "out" / "train_speed.csv")
+    return parser
+
+
+class PeakMemory:
+    """Peak resident memory above the level at entry, sampled by a background thread (CPU), or CUDA's peak.
+
+    Sampling every half millisecond can miss a very short peak, never overstate one.
+    """
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device.startswith("cuda")
+        self.peak_bytes = 0
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self) -> PeakMemory:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._start = torch.cuda.memory_allocated()
+            return self
+        self._start = self._rss()
+        self._peak = self._start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, self._rss())
+            time.sleep(0.0005)
+
+    def __exit__(self, *exc_info) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            self.peak_bytes = torch.cuda.max_memory_allocated() - self._start
+            return
+        self._stop.set()
+        self._thread.join()
+        self.peak_bytes = max(self._peak, self._rss()) - self._start
+
+
+def n_steps(n_rows: int, batch_size: int, nr_epochs: int) -> int:
+    """Optimiser steps of a run: a trailing batch of one row joins the previous batch."""
+    batches = math.ceil(n_rows / batch_size)
+    if batches > 1 and n_rows % batch_size == 1:
+        batches -= 1
+    return batches * nr_epochs
+
+
+def timed(function: Callable[[], Any], device: str) -> tuple[Any, float, float]:
+    """Run ``function``; return its result, wall seconds and process CPU seconds (all threads)."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def output_bytes(value: Any) -> int:
+    """Total bytes of the arrays in an estimator output or explanation dataclass."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    fields = getattr(value, "__dataclass_fields__", {})
+    return sum(getattr(value, name).nbytes for name in fields if isinstance(getattr(value, name), np.ndarray))
+
+
+def benchmark_case(args, split, dataset_id: int, method: str, probability: float) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score
+
+    from models.estimators import INNClassifier, TabResNetClassifier
+
+    estimator_type = INNClassifier if method == "inn" else TabResNetClassifier
+    params = dict(
+        nr_epochs=args.nr_epochs,
+        batch_size=args.batch_size,
+        hidden_size=args.hidden_size,
+        nr_blocks=args.nr_blocks,
+        weight_norm=args.weight_norm,
+        augmentation_probability=probability,
+        class_balance=args.class_balance,
+        device=args.device,
+        seed=args.seed,
+    )
+    supported = estimator_type().get_params()
+    for name, value in (("threads", args.threads), ("compile", args.compile)):
+        if name in supported:
+            params[name] = value
+        elif value not in (None, False):
+            raise SystemExit(f"the code under {args.code_root} has no estimator parameter {name!r}")
+    walls, cpus = [], []
+    estimator = None
+    for _ in range(args.repeats):
+        estimator = estimator_type(**params)
+        _, wall, cpu = timed(lambda estimator=estimator: estimator.fit(split.X_train, split.y_train), args.device)
+        walls.append(wall)
+        cpus.append(cpu)
+    steps = n_steps(split.X_train.shape[0], args.batch_size, args.nr_epochs)
+    probabilities = estimator.predict_proba(split.X_test)
+    scores = probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities
+    auroc = roc_auc_score(split.y_test, scores, multi_class="ovo") if probabilities.shape[1] > 2 else None
+    if auroc is None:
+        auroc = roc_auc_score(split.y_test, scores)
+    row: dict[str, Any] = {
+        "label": args.label,
+        "dataset": dataset_id,
+        "method": method,
+        "aug": probability,
+        "n_train": split.X_train.shape[0],
+        "steps": steps,
+        "fit_s_min": min(walls),
+        "fit_s_median": statistics.median(walls),
+        "fit_cpu_s_min": min(cpus),
+        "ms_per_step": 1e3 * min(walls) / steps,
+        "cpu_ms_per_step": 1e3 * min(cpus) / steps,
+        "train_rows_per_s": args.nr_epochs * split.X_train.shape[0] / min(walls),
+        "test_auroc": auroc,
+    }
+    if args.predict_rows > 0:
+        repeats = math.ceil(args.predict_rows / split.X_test.shape[0])
+        x_big = np.tile(split.X_test, (repeats, 1))[: args.predict_rows]
+        with PeakMemory(args.device) as memory:
+            output, wall, _ = timed(lambda: estimator.predict_proba(x_big), args.device)
+        row |= {
+            "predict_rows_per_s": x_big.shape[0] / wall,
+            "predict_peak_mb": memory.peak_bytes / 2**20,
+            "predict_out_mb": output_bytes(output) / 2**20,
+        }
+        del output
+        if method == "inn":
+            explain = lambda: estimator.explain(x_big)  # noqa: E731
+        else:
+            from models.explainers import GradientTimesInput
+
+            explain = lambda: GradientTimesInput().explain(estimator, x_big)  # noqa: E731
+        with PeakMemory(args.device) as memory:
+            output, wall, _ = timed(explain, args.device)
+        row |= {
+            "explain_rows_per_s": x_big.shape[0] / wall,
+            "explain_peak_mb": memory.peak_bytes / 2**20,
+            "explain_out_mb": output_bytes(output) / 2**20,
+        }
+        del output
+    return row
+
+
+COLUMNS = (
+    ("dataset", "{}"),
+    ("method", "{}"),
+    ("aug", "{:.1f}"),
+    ("n_train", "{}"),
+    ("steps", "{}"),
+    ("fit_s_min", "{:.2f}"),
+    ("fit_s_median", "{:.2f}"),
+    ("fit_cpu_s_min", "{:.2f}"),
+    ("ms_per_step", "{:.2f}"),
+    ("cpu_ms_per_step", "{:.2f}"),
+    ("train_rows_per_s", "{:,.0f}"),
+    ("test_auroc", "{:.4f}"),
+    ("predict_rows_per_s", "{:,.0f}"),
+    ("predict_peak_mb", "{:.1f}"),
+    ("predict_out_mb", "{:.1f}"),
+    ("explain_rows_per_s", "{:,.0f}"),
+    ("explain_peak_mb", "{:.1f}"),
+    ("explain_out_mb", "{:.1f}"),
+)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A Markdown table of the benchmark rows."""
+    columns = [(name, fmt) for name, fmt in COLUMNS if any(name in row for row in rows)]
+    lines = ["| " + " | ".join(name for name, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [fmt.format(row[name]) if row.get(name) is not None else "" for name, fmt in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    sys.path.insert(0, str(args.code_root.resolve()))
+    import torch
+
+    from data import load_dataset, prepare_split
+
+    print(
+        f"torch {torch.__version__}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, code {args.code_root}, "
+        f"load average before {os.getloadavg()}",
+        flush=True,
+    )
+    rows = []
+    for dataset_id in args.datasets:
+        raw = load_dataset(dataset_id=dataset_id, openml_cache_dir=args.openml_cache_dir)
+        split = prepare_split(raw, mode="classification", seed=args.seed)
+        for method in args.methods:
+            for probability in args.augmentation_probability:
+                row = benchmark_case(args, split, dataset_id, method, probability)
+                rows.append(row)
+                print(
+                    f"{dataset_id} {method} aug={probability}: fit {row['fit_s_min']:.2f}s "
+                    f"({row['ms_per_step']:.2f} ms/step, cpu {row['cpu_ms_per_step']:.2f})",
+                    flush=True,
+                )
+    print(f"\nload average after {os.getloadavg()}\n")
+    print(format_table(rows))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=sorted({key for row in rows for key in row}))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"\nwrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
