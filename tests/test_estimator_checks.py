@@ -13,9 +13,8 @@ from models.estimators import ESTIMATORS
 TINY = {"nr_epochs": 2, "hidden_size": 8, "nr_blocks": 1, "device": "cpu"}
 
 _FEW_EPOCHS = (
-    "a deliberately tiny budget (2 epochs, mostly warm-up) keeps this suite fast, so the training-set score "
-    "stays below the check's floor (accuracy 0.83, R² 0.5); with 30 epochs it passes, and learning is tested "
-    "in test_models.py::test_learns_above_a_floor"
+    "2 epochs (for speed) leave the training score below the check's floor (accuracy 0.83, R² 0.5); "
+    "it passes with 30 epochs, and learning is tested by test_models.py::test_learns_above_a_floor"
 )
 _SUBSET_INVARIANCE = (
     "float32 network: matrix products of a 20-row batch and of single rows round differently (about 1e-7 "
