@@ -541,6 +541,8 @@ class Runner:
                 finally:
                     with self._guard:
                         self._processes.discard(process)
+            # A footer in the log: how long the cell took, including imports and data loading.
+            out.write(f"# exit code {returncode} after {time.monotonic() - clock:.1f} s\n".encode())
         if is_complete(sweep.results_path(cell)) and returncode == 0:
             sweep.error_path(cell).unlink(missing_ok=True)
             return "done"
@@ -910,6 +912,7 @@ def run(args: argparse.Namespace, passthrough: Sequence[str]) -> int:
 
     runner = Runner(sweep, flags, threads=threads_per_cell(args.workers), retry_failed=args.retry_failed)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    start = time.monotonic()
     try:
         outcomes = run_local(runner, todo, args.workers, progress=not args.no_progress)
     except _Terminated:
@@ -918,7 +921,10 @@ def run(args: argparse.Namespace, passthrough: Sequence[str]) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     states = Counter(cell_state(sweep, cell) for cell in cells)
-    print(f"this run: {outcomes['done']} done, {outcomes['failed']} failed, {outcomes['busy']} busy elsewhere")
+    print(
+        f"this run: {outcomes['done']} done, {outcomes['failed']} failed, {outcomes['busy']} busy elsewhere "
+        f"in {time.monotonic() - start:.0f} s with {args.workers} worker(s)"
+    )
     print(summary(len(cells), states))
     return 1 if outcomes["failed"] else 0
 
