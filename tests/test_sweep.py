@@ -104,7 +104,7 @@ def fake_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     fake_sweep = tmp_path / "fake_sweep.py"
     fake_sweep.write_text(FAKE_SWEEP.format(repo=str(REPO_ROOT), script=str(path)))
     monkeypatch.setattr(sweep, "SWEEP_SCRIPT", fake_sweep)
-    for name in ("FAKE_FAIL_SEEDS", "FAKE_SLEEP", "FAKE_MARKERS", "SLURM_ARRAY_TASK_ID"):
+    for name in ("FAKE_FAIL_SEEDS", "FAKE_SLEEP", "FAKE_MARKERS", "SLURM_ARRAY_TASK_ID", "SLURM_CPUS_PER_TASK"):
         monkeypatch.delenv(name, raising=False)
     return path
 
