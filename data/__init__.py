@@ -3,7 +3,7 @@ paper's column drops, seeded train/test(/validation) split and encoding into flo
 input columns map back to the original features. ``load_dataset`` then ``prepare_split`` is the whole API.
 """
 
-from data.loading import EMBEDDED_CACHE_DIR, DataError, RawDataset, load_dataset
+from data.loading import EMBEDDED_CACHE_DIR, DataError, RawDataset, file_dataset_key, load_dataset
 from data.preprocessing import (
     MISSING_CATEGORY,
     FeatureEncoder,
@@ -24,6 +24,7 @@ __all__ = [
     "TaskInfo",
     "check_task",
     "column_drops",
+    "file_dataset_key",
     "load_dataset",
     "prepare_split",
 ]

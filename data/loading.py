@@ -265,12 +265,23 @@ def _split_target(dataset: Any, dataset_id: int, target: str | None, source: str
 # User files
 
 
-def _load_file(path: Path, target: str | None) -> RawDataset:
+def _file_kind(path: Path) -> tuple[str | None, str]:
+    """The reader of a data file (``csv``, ``parquet``, ``arff`` or ``None``) and the dataset's name."""
     suffixes = [s.lower() for s in path.suffixes]
-    stem = path.stem
     kind = _FILE_READERS.get(suffixes[-1]) if suffixes else None
     if kind is None and len(suffixes) > 1 and suffixes[-2] in (".csv", ".tsv"):  # compressed: data.csv.gz
-        kind, stem = "csv", Path(stem).stem
+        return "csv", Path(path.stem).stem
+    return kind, path.stem
+
+
+def file_dataset_key(path: str | Path) -> str:
+    """The dataset id of a user file in the results tree: its name without the data suffixes."""
+    return _file_kind(Path(path))[1]
+
+
+def _load_file(path: Path, target: str | None) -> RawDataset:
+    suffixes = [s.lower() for s in path.suffixes]
+    kind, stem = _file_kind(path)
     if kind is None:
         raise DataError(f"cannot read {path}: unknown file type (use .csv, .tsv, .parquet, .pq or .arff)")
     if not path.is_file():

@@ -110,14 +110,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def dataset_key(args: argparse.Namespace) -> str:
-    """The ``<dataset_id>`` directory name of a run: the OpenML id, or the file's stem."""
+    """The ``<dataset_id>`` directory name of a run: the OpenML id, or the file's name without suffixes."""
     if args.dataset_path is not None:
-        path = Path(args.dataset_path)
-        # As data.loading names a file's dataset: a compressed CSV data.csv.gz is "data", not "data.csv".
-        readable = (".csv", ".tsv", ".parquet", ".pq", ".arff")
-        if path.suffix.lower() not in readable and len(path.suffixes) > 1 and path.suffixes[-2].lower() in readable[:2]:
-            return Path(path.stem).stem
-        return path.stem
+        from data.loading import file_dataset_key
+
+        return file_dataset_key(args.dataset_path)
     return str(args.dataset_id)
 
 

@@ -235,8 +235,10 @@ def expand_datasets(tokens: Sequence[str], openml_cache_dir: Path | None = None)
         elif token in suites:
             datasets += [Dataset(key=str(i), dataset_id=int(i)) for i in suites[token]["dataset_ids"]]
         elif Path(token).is_file():
+            from data.loading import file_dataset_key  # imported here: pandas is slow to import
+
             path = Path(token).resolve()
-            datasets.append(Dataset(key=path.stem, path=path))
+            datasets.append(Dataset(key=file_dataset_key(path), path=path))
         else:
             names = ", ".join(sorted(suites))
             raise UserError(f"dataset '{token}' is not an OpenML id, a suite ({names}) or an existing file")
