@@ -57,7 +57,8 @@ def build_schedule(
 
     Args:
         total_steps: number of optimiser steps of the whole run.
-        warmup_steps: steps of linear warm-up; clipped so that at least one cosine step remains.
+        warmup_steps: steps of linear warm-up; at most half of the run, so that short runs (a few epochs,
+            as in HPO) still anneal through their cycles and take one snapshot per cycle.
         base_lr: peak learning rate.
         nr_cycles: number of cosine cycles (one snapshot each).
         t_mult: factor between consecutive cycle lengths.
@@ -65,7 +66,7 @@ def build_schedule(
     """
     if total_steps < 1:
         raise ValueError(f"total_steps must be >= 1, got {total_steps=}")
-    warmup_steps = max(0, min(warmup_steps, total_steps - 1))
+    warmup_steps = max(0, min(warmup_steps, total_steps // 2))
     warmup = base_lr * np.arange(1, warmup_steps + 1, dtype=np.float64) / max(warmup_steps, 1)
     lengths = cycle_lengths(total_steps - warmup_steps, nr_cycles, t_mult)
     cosine = [

@@ -146,6 +146,14 @@ def test_snapshots_fall_at_the_cycle_ends(nr_cycles):
         start = end + 1
 
 
+def test_short_runs_keep_every_cycle_and_end_at_a_minimum():
+    # 2 epochs of 13 steps: a 5-epoch warm-up would eat the run; it is capped at half of it instead.
+    schedule = build_schedule(total_steps=26, warmup_steps=65, base_lr=0.01, nr_cycles=3, t_mult=2.0)
+    assert schedule.warmup_steps == 13
+    assert len(schedule.snapshot_steps) == 3 and schedule.snapshot_steps[-1] == 25
+    assert schedule.learning_rates[-1] < 0.01 * 0.1
+
+
 def test_schedule_rejects_bad_arguments():
     with pytest.raises(ValueError):
         build_schedule(total_steps=0, warmup_steps=0, base_lr=0.01, nr_cycles=3, t_mult=2.0)
