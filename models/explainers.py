@@ -95,7 +95,7 @@ class GradientTimesInput(_FeatureMapping):
     Not exact for a non-linear network: ``baseline`` is what the attributions leave unexplained.
     """
 
-    def __init__(self, *args, batch_size: int = 4096, **kwargs) -> None:
+    def __init__(self, *args, batch_size: int = 1024, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.batch_size = batch_size
 

@@ -486,3 +486,26 @@ def test_inductor_training_matches_eager():
     np.testing.assert_allclose(
         compiled.decision_function(x.numpy()), eager.decision_function(x.numpy()), rtol=1e-4, atol=1e-5
     )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("probability", [0.0, 0.5])
+def test_cuda_training_synchronises_once_per_epoch(probability):
+    """The loop reads the loss once per epoch and nothing else forces the host to wait for the device."""
+    import warnings
+
+    device = torch.device("cuda")
+    x, y = tiny_data(n_rows=128)
+    x, y = x.to(device), y.to(device)
+    network = INNNetwork(n_inputs=x.shape[1], n_outputs=1, hidden_size=8, nr_blocks=1).to(device)
+    config = TrainingConfig(nr_epochs=3, batch_size=16, warmup_epochs=1, augmentation_probability=probability)
+    previous = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            train_snapshot_ensemble(network, x, y, objective="binary", config=config, seed=0)
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+    synchronising = [w for w in caught if "synchroniz" in str(w.message).lower()]
+    assert len(synchronising) <= config.nr_epochs + 2  # one loss read per epoch (+ set-up), not one per step
