@@ -15,6 +15,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from models.training import flush_denormals
+
 
 @dataclass(frozen=True)
 class Attribution:
@@ -108,21 +110,22 @@ class GradientTimesInput(_FeatureMapping):
         output: np.ndarray | None = None  # (N, C)
         # Gradients with respect to the inputs only: parameters need none, and batches never build on each
         # other, so memory stays at one batch of activations plus the output arrays.
-        for start in range(0, max(x.shape[0], 1), self.batch_size):
-            end = min(start + self.batch_size, x.shape[0])
-            batch = torch.from_numpy(x[start:end]).to(device).requires_grad_(True)
-            with torch.enable_grad():
-                logits, _ = network(batch)
-                n_outputs = logits.shape[1]
-                per_output = [
-                    torch.autograd.grad(logits[:, c].sum(), batch, retain_graph=c < n_outputs - 1)[0]
-                    for c in range(n_outputs)
-                ]
-            if gradient is None:
-                gradient = np.empty((x.shape[0], x.shape[1], n_outputs), dtype=np.float32)
-                output = np.empty((x.shape[0], n_outputs), dtype=np.float32)
-            gradient[start:end] = torch.stack(per_output, dim=-1).cpu().numpy()
-            output[start:end] = logits.detach().cpu().numpy()
+        with flush_denormals(device.type == "cpu"):
+            for start in range(0, max(x.shape[0], 1), self.batch_size):
+                end = min(start + self.batch_size, x.shape[0])
+                batch = torch.from_numpy(x[start:end]).to(device).requires_grad_(True)
+                with torch.enable_grad():
+                    logits, _ = network(batch)
+                    n_outputs = logits.shape[1]
+                    per_output = [
+                        torch.autograd.grad(logits[:, c].sum(), batch, retain_graph=c < n_outputs - 1)[0]
+                        for c in range(n_outputs)
+                    ]
+                if gradient is None:
+                    gradient = np.empty((x.shape[0], x.shape[1], n_outputs), dtype=np.float32)
+                    output = np.empty((x.shape[0], n_outputs), dtype=np.float32)
+                gradient[start:end] = torch.stack(per_output, dim=-1).cpu().numpy()
+                output[start:end] = logits.detach().cpu().numpy()
         contributions = np.multiply(gradient, x[:, :, None], out=gradient)  # in place: gradient is not returned
         baseline = output - contributions.sum(axis=1)
         values, names = self._to_features(contributions)

@@ -448,16 +448,18 @@ def predict_in_batches(
     n_rows = x.shape[0]
     logits_out: torch.Tensor | None = None
     weights_out: torch.Tensor | None = None
-    for start in range(0, n_rows, batch_size):
-        end = min(start + batch_size, n_rows)
-        logits, weights = model(x[start:end].to(device, non_blocking=True))
-        if logits_out is None:
-            logits_out = torch.empty((n_rows, *logits.shape[1:]), dtype=torch.float32)
-            if with_weights and weights is not None:
-                weights_out = torch.empty((n_rows, *weights.shape[1:]), dtype=torch.float32)
-        logits_out[start:end].copy_(logits)
-        if weights_out is not None:
-            weights_out[start:end].copy_(weights)
+    # Trained networks produce denormal activations too (see flush_denormals): up to 2x slower inference.
+    with flush_denormals(device.type == "cpu"):
+        for start in range(0, n_rows, batch_size):
+            end = min(start + batch_size, n_rows)
+            logits, weights = model(x[start:end].to(device, non_blocking=True))
+            if logits_out is None:
+                logits_out = torch.empty((n_rows, *logits.shape[1:]), dtype=torch.float32)
+                if with_weights and weights is not None:
+                    weights_out = torch.empty((n_rows, *weights.shape[1:]), dtype=torch.float32)
+            logits_out[start:end].copy_(logits)
+            if weights_out is not None:
+                weights_out[start:end].copy_(weights)
     if logits_out is None:  # no rows: one empty batch gives the output shapes
         logits, weights = model(x[:0].to(device))
         logits_out = logits.float().cpu()
