@@ -363,6 +363,18 @@ def test_paper_encoding_is_target_for_binary_and_one_hot_for_multiclass():
     np.testing.assert_array_equal(forced.input_to_feature, [0, 1, 1, 1, 2, 3, 3, 3])
 
 
+def test_target_encodings_are_class_frequencies_for_classification_and_scaled_for_regression():
+    binary = prepare_split(_mixed_raw(n_classes=2))
+    encoded = np.concatenate([binary.X_train[:, [1, 3]], binary.X_test[:, [1, 3]]])
+    assert encoded.min() >= 0 and encoded.max() <= 1  # P(class | category), not standardised
+    assert not np.allclose(binary.X_train[:, [1, 3]].mean(axis=0), 0, atol=0.05)
+    raw = _mixed_raw()
+    rng = np.random.default_rng(1)
+    regression = _raw(raw.X, pd.Series(rng.normal(5000, 800, len(raw.X))))
+    split = prepare_split(regression, mode="regression")
+    np.testing.assert_allclose(split.X_train[:, [1, 3]].mean(axis=0), 0, atol=1e-6)  # thousands -> standardised
+
+
 def test_ordinal_codes_for_tabnet():
     raw = _mixed_raw()
     split = prepare_split(raw, encoding_type="ordinal")
