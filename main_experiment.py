@@ -49,6 +49,8 @@ MODEL_PARAMETERS = (
     "class_balance",
     "device",
     "seed",
+    "threads",
+    "compile",
 )
 
 
@@ -87,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("paper", "onehot", "target", "ordinal"),
         default="paper",
         help="categorical encoding; paper: target encoding for binary/regression, one-hot for multiclass",
+    )
+    model.add_argument(
+        "--threads",
+        type=cli.positive_int,
+        default=None,
+        help="CPU threads while training (default: 1 for batches up to 512x128, else torch's, OMP_NUM_THREADS)",
+    )
+    model.add_argument(
+        "--compile", action="store_true", help="torch.compile the training forward pass (pays off for long runs)"
     )
     cli.add_data_arguments(parser)
     cli.add_run_arguments(parser)
