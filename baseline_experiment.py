@@ -21,7 +21,14 @@ from typing import Any
 
 from experiments import cli
 from experiments.metrics import classification_metrics, regression_metrics
-from experiments.results import BASELINE_METHODS, build_report, results_path, write_json_atomic
+from experiments.results import (
+    BASELINE_METHODS,
+    build_report,
+    results_path,
+    split_fields,
+    summary_line,
+    write_json_atomic,
+)
 from models.baselines import BASELINES, get_baseline, predict_output
 from models.device import resolve_device
 
@@ -163,14 +170,8 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         extra["best_epoch"] = model.best_epoch_
     report = build_report(
         method=method,
-        dataset_id=split.dataset_id,
-        dataset_name=split.dataset_name,
         seed=config["seed"],
-        task=split.task,
-        n_classes=split.n_classes or 0,
-        n_train=split.n_train,
-        n_test=split.n_test,
-        feature_names=split.feature_names,
+        **split_fields(split),
         n_inputs=X_train.shape[1],
         metrics=metrics,
         train_time=train_time,
@@ -183,17 +184,8 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     if tuning is not None:
         tuning.write_trials(path.parent)  # every trial, beside output_info.json (which still comes last)
     write_json_atomic(path, report)  # last: its existence means the run is complete
-    _print_summary(report, path)
+    print(summary_line(report, path))
     return report
-
-
-def _print_summary(report: Mapping[str, Any], path: Path) -> None:
-    keys = ("test_mse",) if report["task"] == "regression" else ("test_auroc", "test_accuracy")
-    scores = ", ".join(f"{key} {report[key]:.4f}" for key in keys if report[key] is not None)
-    print(
-        f"{report['method']} on {report['dataset_name']} (seed {report['seed']}): {scores}, "
-        f"fit {report['train_time']:.2f}s -> {path}"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

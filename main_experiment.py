@@ -30,6 +30,8 @@ from experiments.results import (
     build_report,
     results_path,
     run_dir,
+    split_fields,
+    summary_line,
     write_json_atomic,
 )
 
@@ -256,14 +258,8 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     config["device"] = str(estimator.device_)
     report = build_report(
         method=method,
-        dataset_id=split.dataset_id,
-        dataset_name=split.dataset_name,
         seed=config["seed"],
-        task=split.task,
-        n_classes=split.n_classes or 0,
-        n_train=split.n_train,
-        n_test=split.n_test,
-        feature_names=split.feature_names,
+        **split_fields(split),
         n_inputs=split.n_inputs,
         metrics=metrics,
         train_time=train_time,
@@ -290,7 +286,7 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
             tracker.log({"epoch": epoch, "train_loss": loss})
         tracker.summary.update(metrics)
         tracker.finish()
-    _print_summary(report, results_path(config["output_dir"], method, split.dataset_id, config["seed"]))
+    print(summary_line(report, results_path(config["output_dir"], method, split.dataset_id, config["seed"])))
     return report
 
 
@@ -302,15 +298,6 @@ def _start_tracking(config: Mapping[str, Any], method: str, split):
         raise MissingDependencyError("wandb", "--wandb_project") from None
     name = f"{method}-{split.dataset_id}-{config['seed']}"
     return wandb.init(project=config["wandb_project"], name=name, config=dict(config))
-
-
-def _print_summary(report: Mapping[str, Any], path: Path) -> None:
-    keys = ("test_auroc", "test_accuracy") if report["task"] != "regression" else ("test_mse",)
-    scores = ", ".join(f"{key} {report[key]:.4f}" for key in keys if report[key] is not None)
-    print(
-        f"{report['method']} on {report['dataset_name']} (seed {report['seed']}): {scores}, "
-        f"fit {report['train_time']:.2f}s -> {path}"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

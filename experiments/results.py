@@ -147,6 +147,29 @@ def build_report(
     return report
 
 
+def split_fields(split: Any) -> dict[str, Any]:
+    """The report fields that describe the data of a run, from a ``data.PreparedSplit``."""
+    return {
+        "dataset_id": split.dataset_id,
+        "dataset_name": split.dataset_name,
+        "task": split.task,
+        "n_classes": split.n_classes or 0,
+        "n_train": split.n_train,
+        "n_test": split.n_test,
+        "feature_names": split.feature_names,
+    }
+
+
+def summary_line(report: Mapping[str, Any], path: str | Path) -> str:
+    """One line for the terminal: the method, the dataset, the test scores, the fit time and where it went."""
+    keys = ("test_mse",) if report["task"] == "regression" else ("test_auroc", "test_accuracy")
+    scores = ", ".join(f"{key} {report[key]:.4f}" for key in keys if report.get(key) is not None)
+    return (
+        f"{report['method']} on {report['dataset_name']} (seed {report['seed']}): {scores}, "
+        f"fit {report['train_time']:.2f}s -> {path}"
+    )
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()

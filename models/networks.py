@@ -69,7 +69,25 @@ class ResidualBackbone(nn.Module):
         return self.blocks(F.gelu(self.input_norm(self.input_layer(x))))
 
 
-class INNNetwork(nn.Module):
+class _BackboneWithHead(nn.Module):
+    """The shared backbone followed by a linear head of ``head_size`` outputs (validated sizes)."""
+
+    def __init__(
+        self, *, n_inputs: int, n_outputs: int, head_size: int, hidden_size: int, nr_blocks: int, dropout: float
+    ) -> None:
+        super().__init__()
+        _check_sizes(
+            n_inputs=n_inputs, n_outputs=n_outputs, hidden_size=hidden_size, nr_blocks=nr_blocks, dropout=dropout
+        )
+        self.n_inputs = n_inputs
+        self.n_outputs = n_outputs
+        self.backbone = ResidualBackbone(
+            n_inputs=n_inputs, hidden_size=hidden_size, nr_blocks=nr_blocks, dropout=dropout
+        )
+        self.head = nn.Linear(hidden_size, head_size)
+
+
+class INNNetwork(_BackboneWithHead):
     """The interpretable network: a hypernetwork that emits a per-example linear model.
 
     ``logits = [x, 1] · W(x)`` with ``W(x)`` of shape ``(F + 1, C)``, the last row being the bias.
@@ -82,23 +100,21 @@ class INNNetwork(nn.Module):
     def __init__(
         self, *, n_inputs: int, n_outputs: int, hidden_size: int = 128, nr_blocks: int = 2, dropout: float = 0.0
     ) -> None:
-        super().__init__()
-        _check_sizes(
-            n_inputs=n_inputs, n_outputs=n_outputs, hidden_size=hidden_size, nr_blocks=nr_blocks, dropout=dropout
+        super().__init__(
+            n_inputs=n_inputs,
+            n_outputs=n_outputs,
+            head_size=(n_inputs + 1) * n_outputs,
+            hidden_size=hidden_size,
+            nr_blocks=nr_blocks,
+            dropout=dropout,
         )
-        self.n_inputs = n_inputs
-        self.n_outputs = n_outputs
-        self.backbone = ResidualBackbone(
-            n_inputs=n_inputs, hidden_size=hidden_size, nr_blocks=nr_blocks, dropout=dropout
-        )
-        self.head = nn.Linear(hidden_size, (n_inputs + 1) * n_outputs)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         weights = self.head(self.backbone(x)).view(-1, self.n_inputs + 1, self.n_outputs)
         return linear_logits(x, weights), weights
 
 
-class TabResNetNetwork(nn.Module):
+class TabResNetNetwork(_BackboneWithHead):
     """The black-box twin of INN: the same backbone with a plain linear output layer.
 
     Shape:
@@ -108,16 +124,14 @@ class TabResNetNetwork(nn.Module):
     def __init__(
         self, *, n_inputs: int, n_outputs: int, hidden_size: int = 128, nr_blocks: int = 2, dropout: float = 0.0
     ) -> None:
-        super().__init__()
-        _check_sizes(
-            n_inputs=n_inputs, n_outputs=n_outputs, hidden_size=hidden_size, nr_blocks=nr_blocks, dropout=dropout
+        super().__init__(
+            n_inputs=n_inputs,
+            n_outputs=n_outputs,
+            head_size=n_outputs,
+            hidden_size=hidden_size,
+            nr_blocks=nr_blocks,
+            dropout=dropout,
         )
-        self.n_inputs = n_inputs
-        self.n_outputs = n_outputs
-        self.backbone = ResidualBackbone(
-            n_inputs=n_inputs, hidden_size=hidden_size, nr_blocks=nr_blocks, dropout=dropout
-        )
-        self.head = nn.Linear(hidden_size, n_outputs)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.head(self.backbone(x)), None

@@ -90,20 +90,9 @@ def _mixed_raw(n: int = 120, n_classes: int = 2, seed: int = 0) -> RawDataset:
 
 
 @pytest.fixture
-def offline_openml(tmp_path, monkeypatch):
-    """openml with its user cache in tmp_path and every HTTP request failing like an unreachable host."""
-    import openml
-    import requests
-
-    def unreachable(*args, **kwargs):
-        raise requests.exceptions.ConnectionError("Failed to establish a new connection: network is unreachable")
-
-    monkeypatch.setattr(requests.sessions.Session, "request", unreachable)
-    previous = openml.config._root_cache_directory
-    user_cache = tmp_path / "user_openml_cache"
-    openml.config.set_root_cache_directory(user_cache)
-    yield openml, user_cache
-    openml.config.set_root_cache_directory(previous)
+def offline_openml(no_network, tmp_path):
+    """openml offline (conftest's ``no_network``) and the path of its user cache."""
+    return no_network, tmp_path / "user_openml_cache"
 
 
 @pytest.fixture(scope="module")
