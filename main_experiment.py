@@ -115,16 +115,10 @@ def method_of(config: Mapping[str, Any]) -> str:
 
 def make_estimator(config: Mapping[str, Any], mode: str, *, categorical_inputs: list[int] | None = None):
     """The estimator that ``config`` asks for (INN or TabResNet, classifier or regressor)."""
-    from models.estimators import INNClassifier, INNRegressor, TabResNetClassifier, TabResNetRegressor
+    from models.estimators import ESTIMATORS
 
-    classes = {
-        (True, "classification"): INNClassifier,
-        (True, "regression"): INNRegressor,
-        (False, "classification"): TabResNetClassifier,
-        (False, "regression"): TabResNetRegressor,
-    }
     params = {name: config[name] for name in MODEL_PARAMETERS}
-    return classes[bool(config["interpretable"]), mode](
+    return ESTIMATORS[method_of(config), mode](
         **params, categorical_inputs=categorical_inputs, progress=bool(config.get("progress", False))
     )
 
