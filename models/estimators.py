@@ -195,12 +195,16 @@ class _NeuralEstimator(BaseEstimator):
         self.epoch_losses_ = result.epoch_losses
         self.snapshot_steps_ = result.schedule.snapshot_steps
         self.device_ = device
+        # Inference runs with the thread count of training: two threads on small matrices are slower as soon
+        # as another process shares the cores (5-50x in sweeps), and one count keeps results machine-independent.
+        self.threads_ = threads
 
     # ----------------------------------------------------------------------------------------- inference
     def _raw_outputs(self, X, *, with_weights: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
         check_is_fitted(self, "model_")
         x = validate_data(self, X, reset=False, dtype=np.float32)
-        logits, weights = predict_in_batches(self.model_, torch.from_numpy(x), with_weights=with_weights)
+        with limit_threads(getattr(self, "threads_", None)):
+            logits, weights = predict_in_batches(self.model_, torch.from_numpy(x), with_weights=with_weights)
         return logits.numpy(), None if weights is None else weights.numpy(), x
 
     def _explain(self, X, scale: float = 1.0, shift: float = 0.0) -> Explanation:

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from models.training import flush_denormals
+from models.training import flush_denormals, limit_threads
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class GradientTimesInput(_FeatureMapping):
         output: np.ndarray | None = None  # (N, C)
         # Gradients with respect to the inputs only: parameters need none, and batches never build on each
         # other, so memory stays at one batch of activations plus the output arrays.
-        with flush_denormals(device.type == "cpu"):
+        with flush_denormals(device.type == "cpu"), limit_threads(getattr(model, "threads_", None)):
             for start in range(0, max(x.shape[0], 1), self.batch_size):
                 end = min(start + self.batch_size, x.shape[0])
                 batch = torch.from_numpy(x[start:end]).to(device).requires_grad_(True)
