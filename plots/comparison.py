@@ -979,9 +979,11 @@ def plot_time_ratio(ratios: pd.DataFrame, stem: Path, usetex: bool = False) -> l
         # Plain numbers at 'nice' ratios: the default log labels (2 x 10^0) are unreadable for ratios near 1.
         values = np.concatenate(shown) if shown else np.array([1.0])
         low, high = min(values.min(), 1.0), max(values.max(), 1.0)
-        ticks = [
-            t for t in (0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10, 20, 50, 100) if low / 1.5 <= t <= high * 1.5
-        ]
+        # Ticks inside the data's range (the axis is as tall as the data): a fine grid near 1, coarser further out.
+        candidates = (0.1, 0.2, 0.25, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 2, 3, 4, 5, 10, 20, 50, 100)
+        ticks = [t for t in candidates if low / 1.05 <= t <= high * 1.05]
+        if len(ticks) > 8:
+            ticks = [t for t in ticks if t in (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 50, 100)]
         ax.yaxis.set_major_locator(FixedLocator(ticks))
         ax.yaxis.set_minor_locator(NullLocator())
         ax.yaxis.set_minor_formatter(NullFormatter())
