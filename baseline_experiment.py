@@ -103,8 +103,6 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         UserError: bad data, target, device or a missing optional package (nothing is written then).
     """
-    from data import load_dataset, prepare_split
-
     config = dict(config)
     method = config["model_name"]
     spec = get_baseline(method)
@@ -113,19 +111,8 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         device = resolve_device("cpu")  # scikit-learn has no GPU path
     overrides = model_overrides(config)
 
-    raw = load_dataset(
-        dataset_id=None if config["dataset_path"] else config["dataset_id"],
-        dataset_path=config["dataset_path"],
-        target=config["target"],
-        openml_cache_dir=config["openml_cache_dir"],
-    )
-    split = prepare_split(
-        raw,
-        mode=config["mode"],
-        seed=config["seed"],
-        test_split_size=config["test_split_size"],
-        encoding_type=spec.encoding,
-    )
+    raw = cli.load_raw_dataset(config)
+    split = cli.split_dataset(raw, config, encoding_type=spec.encoding)
     for note in split.notes:
         print(f"note: {note}", file=sys.stderr)
 

@@ -203,24 +203,11 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         UserError: bad data, target, device or a missing optional package (nothing is written then).
     """
-    from data import load_dataset, prepare_split
-
     config = dict(config)
     method = method_of(config)
     mode = config["mode"]
-    raw = load_dataset(
-        dataset_id=None if config["dataset_path"] else config["dataset_id"],
-        dataset_path=config["dataset_path"],
-        target=config["target"],
-        openml_cache_dir=config["openml_cache_dir"],
-    )
-    split = prepare_split(
-        raw,
-        mode=mode,
-        seed=config["seed"],
-        test_split_size=config["test_split_size"],
-        encoding_type=config["encoding_type"],
-    )
+    raw = cli.load_raw_dataset(config)
+    split = cli.split_dataset(raw, config, encoding_type=config["encoding_type"])
     for note in split.notes:
         print(f"note: {note}", file=sys.stderr)
     if config.get("hpo_tuning"):

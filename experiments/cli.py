@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from experiments.errors import UserError
 from experiments.results import is_complete, results_path
@@ -116,6 +117,32 @@ def dataset_key(args: argparse.Namespace) -> str:
 
         return file_dataset_key(args.dataset_path)
     return str(args.dataset_id)
+
+
+def load_raw_dataset(config: Mapping[str, Any]):
+    """Load the dataset that the data flags of ``config`` name (an OpenML id or a file)."""
+    from data import load_dataset
+
+    return load_dataset(
+        dataset_id=None if config["dataset_path"] else config["dataset_id"],
+        dataset_path=config["dataset_path"],
+        target=config["target"],
+        openml_cache_dir=config["openml_cache_dir"],
+    )
+
+
+def split_dataset(raw, config: Mapping[str, Any], *, encoding_type: str, validation_size: float = 0.0):
+    """The protocol's split of ``raw`` for the seed, mode and test size of ``config`` (same rows for every method)."""
+    from data import prepare_split
+
+    return prepare_split(
+        raw,
+        mode=config["mode"],
+        seed=config["seed"],
+        test_split_size=config["test_split_size"],
+        encoding_type=encoding_type,
+        validation_size=validation_size,
+    )
 
 
 def already_done(args: argparse.Namespace, method: str) -> bool:

@@ -375,16 +375,9 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 
 def hpo_split(raw: RawDataset, config: Mapping[str, Any], encoding_type: str) -> PreparedSplit:
     """The 60/20/20 split of the protocol: the run's test rows, and a validation part of 20 % of all rows."""
-    from data import prepare_split
+    from experiments.cli import split_dataset
 
-    return prepare_split(
-        raw,
-        mode=config["mode"],
-        seed=config["seed"],
-        test_split_size=config["test_split_size"],
-        encoding_type=encoding_type,
-        validation_size=VALIDATION_SIZE,
-    )
+    return split_dataset(raw, config, encoding_type=encoding_type, validation_size=VALIDATION_SIZE)
 
 
 def _score(model: Any, X_valid: Any, split: PreparedSplit) -> float:
