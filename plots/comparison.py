@@ -510,6 +510,21 @@ def _cells(table: pd.DataFrame, methods: Sequence[str], higher_better: bool, dig
     return rows
 
 
+def _cell_texts(
+    cells: Sequence[tuple[str, str, bool] | None], *, missing: str, plus_minus: str, bold: str
+) -> list[str]:
+    """Table cells as text: ``mean<plus_minus>std``, the best wrapped by the ``bold`` format, ``missing`` for no run."""
+    texts = []
+    for cell in cells:
+        if cell is None:
+            texts.append(missing)
+            continue
+        mean, std, best = cell
+        text = f"{mean}{plus_minus}{std}" if std else mean
+        texts.append(bold.format(text) if best else text)
+    return texts
+
+
 def performance_markdown(
     table: pd.DataFrame,
     methods: Sequence[str],
@@ -523,14 +538,7 @@ def performance_markdown(
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * len(methods)]
     for (_, row), cells in zip(table.iterrows(), _cells(table, methods, higher_better, digits), strict=True):
         name = f"{row['dataset_name']} ({row['dataset_id']})" + ("" if row["in_rank_analysis"] else " \\*")
-        texts = []
-        for cell in cells:
-            if cell is None:
-                texts.append("–")
-                continue
-            mean, std, best = cell
-            text = f"{mean} ± {std}" if std else mean
-            texts.append(f"**{text}**" if best else text)
+        texts = _cell_texts(cells, missing="–", plus_minus=" ± ", bold="**{}**")
         lines.append("| " + " | ".join([_markdown_escape(name), *texts]) + " |")
     if ranks is not None and not ranks.empty:
         by_method = ranks.set_index("method")["average_rank"]
@@ -570,14 +578,7 @@ def performance_latex(
         name = _latex_escape(f"{row['dataset_name']} ({row['dataset_id']})")
         if not row["in_rank_analysis"]:
             name += "$^*$"
-        texts = []
-        for cell in cells:
-            if cell is None:
-                texts.append("--")
-                continue
-            mean, std, best = cell
-            text = f"{mean} $\\pm$ {std}" if std else mean
-            texts.append(f"\\textbf{{{text}}}" if best else text)
+        texts = _cell_texts(cells, missing="--", plus_minus=" $\\pm$ ", bold="\\textbf{{{}}}")
         lines.append(" & ".join([name, *texts]) + " \\\\")
     if ranks is not None and not ranks.empty:
         by_method = ranks.set_index("method")["average_rank"]
