@@ -150,17 +150,21 @@ def evaluate(estimator, split, mode: str) -> tuple[dict[str, float], float]:
 
 
 def explain(estimator, split, interpretable: bool):
-    """Per-original-feature attributions of the test set: exact for INN, gradient × input for TabResNet."""
+    """Per-original-feature attributions of the test set, and INN's generated weights (``None`` for TabResNet).
+
+    INN's are exact (its own linear models, computed once); TabResNet's are gradient × input.
+    """
     from models.explainers import GradientTimesInput, INNExplainer
 
-    explainer_type = INNExplainer if interpretable else GradientTimesInput
-    explainer = explainer_type(feature_names=split.feature_names, input_to_feature=split.input_to_feature)
-    return explainer.explain(estimator, split.X_test)
+    mapping = {"feature_names": split.feature_names, "input_to_feature": split.input_to_feature}
+    if interpretable:
+        explanation = estimator.explain(split.X_test)
+        return INNExplainer(**mapping).from_explanation(explanation), explanation.weights
+    return GradientTimesInput(**mapping).explain(estimator, split.X_test), None
 
 
-def explanation_arrays(estimator, split, attribution) -> dict[str, np.ndarray]:
+def explanation_arrays(split, attribution, weights: np.ndarray) -> dict[str, np.ndarray]:
     """The arrays of ``explanations.npz`` (see docs/DESIGN.md)."""
-    weights = estimator.explain(split.X_test).weights
     classes = split.classes if split.classes is not None else []
     return {
         "feature_names": np.asarray(split.feature_names, dtype=str),
@@ -233,7 +237,7 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     train_time = time.perf_counter() - start
     metrics, inference_time = evaluate(estimator, split, mode)
     start = time.perf_counter()
-    attribution = explain(estimator, split, config["interpretable"])
+    attribution, weights = explain(estimator, split, config["interpretable"])
     explain_time = time.perf_counter() - start
 
     config["device"] = str(estimator.device_)
@@ -258,7 +262,7 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     directory = run_dir(config["output_dir"], method, split.dataset_id, config["seed"])
     if config["interpretable"]:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **explanation_arrays(estimator, split, attribution))
+        np.savez_compressed(buffer, **explanation_arrays(split, attribution, weights))
         atomic_write_bytes(directory / EXPLANATIONS_FILENAME, buffer.getvalue())
     save_model(directory / MODEL_FILENAME, estimator, split, config)
     write_json_atomic(directory / "output_info.json", report)

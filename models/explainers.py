@@ -86,7 +86,10 @@ class INNExplainer(_FeatureMapping):
     """The exact explanation of an INN estimator: its generated weights times the inputs."""
 
     def explain(self, model, X) -> Attribution:
-        explanation = model.explain(X)
+        return self.from_explanation(model.explain(X))
+
+    def from_explanation(self, explanation) -> Attribution:
+        """The attribution over original features of an ``Explanation`` already computed by ``model.explain``."""
         values, names = self._to_features(explanation.contributions)
         return Attribution(values=values, baseline=explanation.bias, output=explanation.logits, feature_names=names)
 
