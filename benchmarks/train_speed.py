@@ -150,9 +150,8 @@ def output_bytes(value: Any) -> int:
     return sum(getattr(value, name).nbytes for name in fields if isinstance(getattr(value, name), np.ndarray))
 
 
-def benchmark_case(args, split, dataset_id: int, method: str, probability: float) -> dict[str, Any]:
-    from sklearn.metrics import roc_auc_score
-
+def make_estimator(args, method: str, probability: float):
+    """A fresh estimator of ``method`` with the benchmark's settings."""
     from models.estimators import INNClassifier, TabResNetClassifier
 
     estimator_type = INNClassifier if method == "inn" else TabResNetClassifier
@@ -173,13 +172,40 @@ def benchmark_case(args, split, dataset_id: int, method: str, probability: float
             params[name] = value
         elif value not in (None, False):
             raise SystemExit(f"the code under {args.code_root} has no estimator parameter {name!r}")
-    walls, cpus = [], []
-    estimator = None
+    return estimator_type(**params)
+
+
+Fits = dict[str, tuple[Any, list[float], list[float]]]
+
+
+def time_fits(args, split, probability: float) -> Fits:
+    """Fit every method ``--repeats`` times, the methods taking turns, so that a slow spell of the machine
+    hits all of them alike. Returns, per method, the last fitted estimator and the wall and CPU seconds of
+    every fit."""
+    fits: Fits = {method: (None, [], []) for method in args.methods}
     for _ in range(args.repeats):
-        estimator = estimator_type(**params)
-        _, wall, cpu = timed(lambda estimator=estimator: estimator.fit(split.X_train, split.y_train), args.device)
-        walls.append(wall)
-        cpus.append(cpu)
+        for method in args.methods:
+            estimator = make_estimator(args, method, probability)
+            _, wall, cpu = timed(lambda estimator=estimator: estimator.fit(split.X_train, split.y_train), args.device)
+            _, walls, cpus = fits[method]
+            fits[method] = (estimator, [*walls, wall], [*cpus, cpu])
+    return fits
+
+
+def paired_ratio(fits: Fits) -> float | None:
+    """Median over the repeats of INN's fit CPU time divided by that of the TabResNet fit right after it."""
+    if "inn" not in fits or "tabresnet" not in fits:
+        return None
+    return statistics.median(inn / tab for inn, tab in zip(fits["inn"][2], fits["tabresnet"][2], strict=True))
+
+
+def benchmark_case(
+    args, split, dataset_id: int, method: str, probability: float, fit: tuple[Any, list[float], list[float]]
+) -> dict[str, Any]:
+    """The table row of one method: its fit times (from :func:`time_fits`), test AUROC, predict and explain."""
+    from sklearn.metrics import roc_auc_score
+
+    estimator, walls, cpus = fit
     steps = n_steps(split.X_train.shape[0], args.batch_size, args.nr_epochs)
     probabilities = estimator.predict_proba(split.X_test)
     scores = probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities
@@ -274,21 +300,32 @@ def main(argv: list[str] | None = None) -> int:
         f"load average before {os.getloadavg()}",
         flush=True,
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
+    ratios: list[tuple[int, float, float, float]] = []
     for dataset_id in args.datasets:
         raw = load_dataset(dataset_id=dataset_id, openml_cache_dir=args.openml_cache_dir)
         split = prepare_split(raw, mode="classification", seed=args.seed)
-        for method in args.methods:
-            for probability in args.augmentation_probability:
-                row = benchmark_case(args, split, dataset_id, method, probability)
+        for probability in args.augmentation_probability:
+            fits = time_fits(args, split, probability)
+            for method in args.methods:
+                row = benchmark_case(args, split, dataset_id, method, probability, fits[method])
                 rows.append(row)
                 print(
                     f"{dataset_id} {method} aug={probability}: fit {row['fit_s_min']:.2f}s "
                     f"({row['ms_per_step']:.2f} ms/step, cpu {row['cpu_ms_per_step']:.2f})",
                     flush=True,
                 )
+            paired = paired_ratio(fits)
+            if paired is not None:
+                minima = min(fits["inn"][2]) / min(fits["tabresnet"][2])
+                ratios.append((dataset_id, probability, paired, minima))
     print(f"\nload average after {os.getloadavg()}\n")
     print(format_table(rows))
+    if ratios:
+        print("\n| dataset | aug | INN / TabResNet fit time (median of paired fits) | ratio of the minima |")
+        print("|---|---|---|---|")
+        for dataset_id, probability, paired, of_minima in ratios:
+            print(f"| {dataset_id} | {probability:.1f} | {paired:.3f} | {of_minima:.3f} |")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with args.output.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=sorted({key for row in rows for key in row}))

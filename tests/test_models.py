@@ -76,8 +76,9 @@ def test_network_rejects_bad_sizes(kwargs):
         INNNetwork(**params)
 
 
-def test_inn_network_is_a_per_example_linear_model():
-    network = INNNetwork(n_inputs=4, n_outputs=3, hidden_size=8).eval()
+@pytest.mark.parametrize("n_outputs", [1, 3])  # 1: the row-wise dot product of binary tasks and regression
+def test_inn_network_is_a_per_example_linear_model(n_outputs):
+    network = INNNetwork(n_inputs=4, n_outputs=n_outputs, hidden_size=8).eval()
     x = torch.randn(6, 4)
     logits, weights = network(x)
     manual = torch.einsum("bf,bfc->bc", torch.cat([x, torch.ones(6, 1)], dim=1), weights)
