@@ -5,7 +5,9 @@ same seed and reports the fit time (wall clock: minimum and median; CPU time of 
 milliseconds per optimiser step, training rows per second, and the throughput and peak extra memory of
 ``predict_proba`` and of explaining ``--predict_rows`` rows (INN: ``explain``, TabResNet: gradient × input),
 next to the size of the output arrays. Other jobs on the machine inflate wall times; the CPU time of a
-one-threaded fit is far less sensitive to them, and the load average is printed with the table.
+one-threaded fit is far less sensitive to them, and the load average is printed with the table. The methods'
+fits take turns, and a second table gives INN's fit time over TabResNet's as the median over the repeats of
+the ratio of the two fits of one round.
 
 Usage:
     python benchmarks/train_speed.py                                    # credit-g (embedded), INN and TabResNet

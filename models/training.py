@@ -4,7 +4,7 @@ The data lives on the training device as two tensors; each epoch draws one seede
 batches from it. Nothing inside the loop synchronises with the host: the epoch loss is accumulated on the
 device and read once per epoch. The learning rates are precomputed (see ``models.schedule``).
 
-Speed (see ``benchmarks/`` and ``docs/readme/speed.md``): at the paper's sizes (batch 64, hidden 128) a step
+Speed (see ``benchmarks/`` and the speed section of the README): at the paper's sizes (batch 64, hidden 128) a step
 is a few dozen small kernels, so per-call overheads and threads matter more than arithmetic. The loop keeps
 all parameters in one flat buffer (one fused Adam kernel over one tensor, gradients accumulated in place, one
 ``zero_`` per step), runs small batches on one CPU thread (:func:`resolve_threads`), and can optionally run

@@ -1,0 +1,49 @@
+"""The benchmark scripts run end to end on the embedded credit-g (one epoch; nothing here is timed)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_ratio_is_the_median_of_the_per_round_ratios():
+    train_speed = load_script("train_speed")
+    fits = {"inn": (None, [9.0, 9.0, 9.0], [1.1, 3.0, 2.2]), "tabresnet": (None, [1.0, 1.0, 1.0], [1.0, 2.0, 2.0])}
+    # per round: 1.1, 1.5, 1.1 -> median 1.1 (the ratio of the minima would be 1.1 / 1.0 as well, the mean 1.23)
+    assert train_speed.paired_ratio(fits) == pytest.approx(1.1)
+    assert train_speed.paired_ratio({"inn": fits["inn"]}) is None
+
+
+def test_train_speed_writes_one_row_per_method_and_the_ratio(tmp_path, capsys):
+    output = tmp_path / "speed.csv"
+    argv = ["--nr_epochs", "1", "--repeats", "2", "--predict_rows", "300", "--output", str(output)]
+    assert load_script("train_speed").main(argv) == 0
+    with output.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["method"] for row in rows] == ["inn", "tabresnet"]
+    for row in rows:
+        assert row["steps"] == "13" and float(row["fit_s_min"]) > 0 and 0.5 < float(row["test_auroc"]) <= 1
+        assert float(row["explain_rows_per_s"]) > 0 and float(row["predict_out_mb"]) > 0
+    printed = capsys.readouterr().out
+    assert "INN / TabResNet fit time (median of paired fits)" in printed
+    assert "| 31 | 0.0 | " in printed
+
+
+def test_inn_overhead_prints_the_four_networks(capsys):
+    assert load_script("inn_overhead").main(["--nr_epochs", "1", "--repeats", "1"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    names = [line.split("|")[1].strip() for line in lines[1:]]
+    assert names == ["tabresnet", "wide head", "inn, weight_norm 0", "inn"]
+    assert lines[1].split("|")[3].strip() == "1.000"  # TabResNet against itself
