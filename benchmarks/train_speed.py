@@ -195,7 +195,7 @@ def time_fits(args, split, probability: float) -> Fits:
 
 
 def paired_ratio(fits: Fits) -> float | None:
-    """Median over the repeats of INN's fit CPU time divided by that of the TabResNet fit right after it."""
+    """Median over the repeats of INN's fit CPU time divided by that of the TabResNet fit of the same round."""
     if "inn" not in fits or "tabresnet" not in fits:
         return None
     return statistics.median(inn / tab for inn, tab in zip(fits["inn"][2], fits["tabresnet"][2], strict=True))
