@@ -1,0 +1,80 @@
+"""The interpretability benchmark's library: exact ground-truth Shapley values and the metrics, on plain arrays.
+
+A model is ``predict(X (M, d)) -> (M,)``; attributions are ``(N, d)`` arrays; feature distributions with exact
+conditionals (``data.synthetic.GaussianDistribution``) make observational removal and ground truth exact.
+``xai.shapley`` holds the value functions and Shapley values, ``xai.metrics`` the metrics and :data:`METRICS`,
+the one table of their names and directions. ``compat=True`` reproduces the public XAI-Bench code's defects
+(documented in both modules) for comparison with published numbers.
+"""
+
+from xai.metrics import (
+    METRICS,
+    Direction,
+    Explain,
+    Fit,
+    MetricInfo,
+    MetricResult,
+    faithfulness,
+    infidelity,
+    lipschitz_continuous,
+    lipschitz_discrete,
+    local_fidelity_error,
+    monotonicity,
+    roar_faithfulness,
+    roar_monotonicity,
+    row_correlation,
+    shapley_corr,
+    shapley_mse,
+)
+from xai.shapley import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_GROUND_TRUTH_SAMPLES,
+    MAX_SHAPLEY_FEATURES,
+    VALUE_FUNCTIONS,
+    ConditionalDistribution,
+    Predict,
+    ShapleyValues,
+    ValueFunction,
+    coalition_masks,
+    coalition_value,
+    ground_truth_shapley,
+    kernel_shap_without_intercept,
+    predict_batched,
+    shapley_from_values,
+    shapley_matrix,
+)
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_GROUND_TRUTH_SAMPLES",
+    "MAX_SHAPLEY_FEATURES",
+    "METRICS",
+    "VALUE_FUNCTIONS",
+    "ConditionalDistribution",
+    "Direction",
+    "Explain",
+    "Fit",
+    "MetricInfo",
+    "MetricResult",
+    "Predict",
+    "ShapleyValues",
+    "ValueFunction",
+    "coalition_masks",
+    "coalition_value",
+    "faithfulness",
+    "ground_truth_shapley",
+    "infidelity",
+    "kernel_shap_without_intercept",
+    "lipschitz_continuous",
+    "lipschitz_discrete",
+    "local_fidelity_error",
+    "monotonicity",
+    "predict_batched",
+    "roar_faithfulness",
+    "roar_monotonicity",
+    "row_correlation",
+    "shapley_corr",
+    "shapley_from_values",
+    "shapley_matrix",
+    "shapley_mse",
+]
