@@ -27,6 +27,7 @@ from xai import (
     monotonicity,
     roar_faithfulness,
     roar_monotonicity,
+    row_correlation,
     shapley_corr,
     shapley_from_values,
     shapley_mse,
@@ -266,6 +267,10 @@ def test_shapley_mse_and_correlation_values():
     assert np.isclose(corr.per_row[0], np.corrcoef(attributions[0], truth[0])[0, 1])
     assert corr.per_row[1] == pytest.approx(-1.0) and corr.per_row[2] == 0.0  # a constant row counts as 0
     assert shapley_corr(truth[:2], truth[:2]).value == pytest.approx(1.0)
+    # Per-row scale: a tiny row still correlates, a spread that is only rounding noise does not.
+    tiny = np.array([[1e-13, 2e-13, 0.0]])
+    assert row_correlation(tiny, tiny)[0] == pytest.approx(1.0)
+    assert row_correlation(np.array([[1.0, 1.0 + 1e-15, 1.0]]), np.array([[1.0, 2.0, 3.0]]))[0] == 0.0
     with pytest.raises(ValueError, match="must be equal"):
         shapley_mse(attributions, truth[:2])
 

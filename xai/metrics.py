@@ -32,6 +32,8 @@ Defects of the public code, corrected here; ``compat=True`` reproduces each one 
 4. Infidelity divides by ``E[(Iᵀφ)²]``, which is 0 for an all-zero explanation: the public value is NaN. Here the
    optimal scale is 0 then (infidelity = ``E[Δf²]``); ``compat`` returns NaN.
 5. The ground truth's missing intercept: see ``xai.shapley`` (``ground_truth_shapley(..., compat=True)``).
+6. The data's piecewise-constant level and per-split standardisation: see ``data.synthetic``
+   (``make_synthetic(..., compat=True)``).
 
 ROAR monotonicity has no defect (``compat`` changes nothing there). Public-code conventions kept as they are:
 faithfulness uses ``|f(x) − v(¬j)|`` and Pearson correlation with ``|φ|`` (NaN → 0); monotonicity adds features
@@ -244,14 +246,18 @@ def row_correlation(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    norm = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    if a.ndim != 2 or a.shape != b.shape:
+        raise ValueError(f"a {a.shape} and b {b.shape} must be equal (N, d)")
+    centred_a = a - a.mean(axis=1, keepdims=True)
+    centred_b = b - b.mean(axis=1, keepdims=True)
+    norm_a = np.linalg.norm(centred_a, axis=1)
+    norm_b = np.linalg.norm(centred_b, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        corr = (a * b).sum(axis=1) / norm
-    # The public code maps NaN (a constant row) to 0; tiny norms from rounding count as constant too.
-    scale = np.sqrt((a * a).sum(axis=1)).max(initial=0.0) * np.sqrt((b * b).sum(axis=1)).max(initial=0.0)
-    return np.where((norm > 1e-12 * max(scale, 1e-300)) & np.isfinite(corr), corr, 0.0)
+        corr = (centred_a * centred_b).sum(axis=1) / (norm_a * norm_b)
+    # The public code maps NaN (a constant row) to 0. A row whose spread is rounding noise relative to its own
+    # size counts as constant too, so that equal values computed in different orders do not correlate at random.
+    constant = (norm_a <= 1e-12 * np.linalg.norm(a, axis=1)) | (norm_b <= 1e-12 * np.linalg.norm(b, axis=1))
+    return np.where(constant | ~np.isfinite(corr), 0.0, corr)
 
 
 def _background(X: np.ndarray, background: ArrayLike | None) -> np.ndarray:

@@ -330,7 +330,10 @@ def ground_truth_shapley(
     The full coalition is ``f(x)``; the empty one, ``E[f(X)]``, is estimated once and shared by all rows (with
     ``n_samples`` draws from ``distribution`` or the mean over ``background``); every other (row, coalition) pair
     is a :func:`coalition_value`. Cost: ``N · (2^d − 2) · n_samples`` model evaluations (``B`` instead of
-    ``n_samples`` with a background of ``B`` rows), in calls of ``chunk_size`` rows.
+    ``n_samples`` with a background of ``B`` rows), in calls of ``chunk_size`` rows. Measured for 100 rows at
+    ``d = 5`` with the default 20 000 samples (6·10⁷ evaluations) on two shared cores: about 80 s for an sklearn
+    ``MLPRegressor(100)`` (its predictions dominate) and 16 s for a linear model (the conditional sampling alone);
+    2 000 samples cost a tenth; the interventional ground truth over a 1 000-row background about 7 s.
 
     Args:
         predict: the model.
