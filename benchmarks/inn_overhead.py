@@ -43,14 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from data import load_dataset, prepare_split
-    from models.networks import INNNetwork, TabResNetNetwork
-    from models.training import TrainingConfig, batch_bounds, limit_threads, train_snapshot_ensemble
+    from models._runtime import limit_threads
+    from models.networks import INNNetwork, NetworkOutput, TabResNetNetwork
+    from models.training import TaskLoss, TrainingConfig, add_l1, batch_bounds, train_snapshot_ensemble
 
     class WideHeadNetwork(INNNetwork):
         """INN's head width with TabResNet's use of it: the first ``C`` outputs are the logits."""
 
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
-            return self.head(self.backbone(x))[:, : self.n_outputs], None
+        def forward(self, x: torch.Tensor) -> NetworkOutput:
+            return NetworkOutput(self.head(self.backbone(x))[:, : self.n_outputs])
 
     raw = load_dataset(args.dataset_id, openml_cache_dir=args.openml_cache_dir)
     split = prepare_split(raw, mode="classification", seed=args.seed)
@@ -65,15 +66,21 @@ def main(argv: list[str] | None = None) -> int:
         ("tabresnet", TabResNetNetwork, 0.0),
         ("wide head", WideHeadNetwork, 0.0),
         ("inn, weight_norm 0", INNNetwork, 0.0),
-        ("inn", INNNetwork, TrainingConfig.weight_norm),
+        ("inn", INNNetwork, 0.1),
     )
+    task_loss = TaskLoss(objective)
 
     def fit(network_type, weight_norm: float) -> float:
         torch.manual_seed(args.seed)
         network = network_type(n_inputs=x.shape[1], n_outputs=n_outputs)
-        config = TrainingConfig(nr_epochs=args.nr_epochs, weight_norm=weight_norm)
+        config = TrainingConfig(nr_epochs=args.nr_epochs)
+
+        def loss(net, xb, yb, output, mixing):  # INN's hook: the task loss plus its L1 term
+            value = task_loss(output.logits, yb, mixing)
+            return add_l1(value, output.weights, weight_norm) if weight_norm > 0 else value
+
         start = time.process_time()
-        train_snapshot_ensemble(network, x, y, objective=objective, config=config, seed=args.seed)
+        train_snapshot_ensemble(network, x, y, loss=loss, config=config, seed=args.seed)
         return time.process_time() - start
 
     times: dict[str, list[float]] = {name: [] for name, _, _ in cases}

@@ -71,21 +71,28 @@ def main(argv: list[str] | None = None) -> int:
     from torch.profiler import ProfilerActivity, profile
 
     from data import load_dataset, prepare_split
+    from models._runtime import limit_threads
     from models.networks import INNNetwork, TabResNetNetwork
-    from models.training import TrainingConfig, batch_bounds, limit_threads, train_snapshot_ensemble
+    from models.training import TaskLoss, TrainingConfig, add_l1, batch_bounds, train_snapshot_ensemble
 
     raw = load_dataset(args.dataset_id, openml_cache_dir=args.openml_cache_dir)
     split = prepare_split(raw, mode="classification", seed=0)
     x = torch.as_tensor(split.X_train)
     y = torch.as_tensor(split.y_train, dtype=torch.float32)
     network_type = INNNetwork if args.method == "inn" else TabResNetNetwork
-    config = TrainingConfig(nr_epochs=args.nr_epochs, weight_norm=0.1 if args.method == "inn" else 0.0)
+    config = TrainingConfig(nr_epochs=args.nr_epochs)
+    weight_norm = 0.1 if args.method == "inn" else 0.0
     steps = args.nr_epochs * len(batch_bounds(x.shape[0], config.batch_size))
+    task_loss = TaskLoss("binary")
+
+    def loss(net, xb, yb, output, mixing):  # INN's hook: the task loss plus its L1 term
+        value = task_loss(output.logits, yb, mixing)
+        return add_l1(value, output.weights, weight_norm) if weight_norm > 0 else value
 
     def train() -> None:
         torch.manual_seed(0)
         network = network_type(n_inputs=x.shape[1], n_outputs=1)
-        train_snapshot_ensemble(network, x, y, objective="binary", config=config, seed=0)
+        train_snapshot_ensemble(network, x, y, loss=loss, config=config, seed=0)
 
     with limit_threads(args.threads):
         train()  # warm-up

@@ -149,7 +149,9 @@ def output_bytes(value: Any) -> int:
     if isinstance(value, np.ndarray):
         return value.nbytes
     fields = getattr(value, "__dataclass_fields__", {})
-    return sum(getattr(value, name).nbytes for name in fields if isinstance(getattr(value, name), np.ndarray))
+    total = sum(getattr(value, name).nbytes for name in fields if isinstance(getattr(value, name), np.ndarray))
+    extras = getattr(value, "extras", None) or {}  # an Attribution's extras (INN's generated weights)
+    return total + sum(array.nbytes for array in extras.values() if isinstance(array, np.ndarray))
 
 
 def make_estimator(args, method: str, probability: float):
@@ -243,9 +245,14 @@ def benchmark_case(
         if method == "inn":
             explain = lambda: estimator.explain(x_big)  # noqa: E731
         else:
-            from models.explainers import GradientTimesInput
+            try:
+                from explainers.gradient import NetworkGradientExplainer
 
-            explain = lambda: GradientTimesInput().explain(estimator, x_big)  # noqa: E731
+                explain = lambda: NetworkGradientExplainer().explain(estimator, x_big)  # noqa: E731
+            except ImportError:  # a checkout from before the explainers package (--code_root)
+                from models.explainers import GradientTimesInput
+
+                explain = lambda: GradientTimesInput().explain(estimator, x_big)  # noqa: E731
         with PeakMemory(args.device) as memory:
             output, wall, _ = timed(explain, args.device)
         row |= {

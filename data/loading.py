@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from experiments.errors import MissingDependencyError, UserError
+from errors import MissingDependencyError, UserError
 
 EMBEDDED_CACHE_DIR = Path(__file__).resolve().parent / "openml_cache"
 """The OpenML cache shipped with the project (layout ``org/openml/www/datasets/<id>/``)."""

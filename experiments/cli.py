@@ -1,7 +1,7 @@
 """Command-line pieces shared by the experiment scripts: common flags, value checks and the error shell.
 
 Each script builds its parser from :func:`add_data_arguments` and :func:`add_run_arguments` plus its own
-model flags, and wraps its work in :func:`run_main`, which turns a :class:`~experiments.errors.UserError`
+model flags, and wraps its work in :func:`run_main`, which turns a :class:`~errors.UserError`
 into one line on stderr and exit code 2.
 """
 
@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from experiments.errors import UserError
+from errors import UserError
 from experiments.results import is_complete, results_path
+from methods import VARIANT_PATTERN, MethodSpec
 
 
 def positive_int(text: str) -> int:
@@ -23,6 +24,31 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
     return value
+
+
+def batch_size(text: str) -> int:
+    """argparse type: a batch size, an integer >= 2 (batch norm cannot train on a single row)."""
+    value = _parse(int, text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 2 (batch norm cannot train on one row), got {text}")
+    return value
+
+
+def at_least_one(text: str) -> float:
+    """argparse type: a finite float >= 1."""
+    value = _parse(float, text)
+    if not value >= 1 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 1, got {text}")
+    return value
+
+
+def variant_name(text: str) -> str:
+    """argparse type: a variant name (part of a directory name)."""
+    if not VARIANT_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"a variant is letters, digits, '_', '.', '=' and '-' (not first), got {text!r}"
+        )
+    return text
 
 
 def non_negative_int(text: str) -> int:
@@ -98,10 +124,33 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split and of training")
 
 
+def add_method_flags(parser: argparse.ArgumentParser, specs: list[MethodSpec]) -> None:
+    """The method-specific flags of the registry (``--catboost_iterations`` ...), one group per method."""
+    for spec in specs:
+        if not spec.flags:
+            continue
+        group = parser.add_argument_group(f"{spec.label} ({spec.id})")
+        defaults = spec.defaults("classification")
+        for flag in spec.flags:
+            flag.add_to(group, str(defaults.get(flag.parameter, "the library's")))
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags that control where and how a run happens (identical in every experiment script)."""
     group = parser.add_argument_group("run")
     group.add_argument("--output_dir", type=Path, default=Path("results"), help="root of the results tree")
+    group.add_argument(
+        "--variant",
+        type=variant_name,
+        default=None,
+        help="name of a variant of the method (e.g. a penalty strength): results go to <method>-<variant>/",
+    )
+    group.add_argument(
+        "--reference",
+        choices=("mean", "zero"),
+        default="mean",
+        help="reference point of the explanations: the training mean of every input column, or zero",
+    )
     group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
     group.add_argument("--force", action="store_true", help="rerun even if the run's output_info.json exists")
     hpo = parser.add_argument_group("hyperparameter optimisation")
@@ -147,7 +196,7 @@ def split_dataset(raw, config: Mapping[str, Any], *, encoding_type: str, validat
 
 def already_done(args: argparse.Namespace, method: str) -> bool:
     """True (and says so) when this run's results exist and ``--force`` was not given."""
-    path = results_path(args.output_dir, method, dataset_key(args), args.seed)
+    path = results_path(args.output_dir, method, dataset_key(args), args.seed, getattr(args, "variant", None))
     if not args.force and is_complete(path):
         print(f"already done: {path} (use --force to rerun)")
         return True

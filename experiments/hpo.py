@@ -24,18 +24,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from experiments.errors import UserError
+from errors import UserError
 from experiments.metrics import auroc, regression_metrics
 from experiments.results import atomic_write_bytes
+from methods import REGISTRY, MethodSpec, Mode, Space, split_inputs
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
     from data import PreparedSplit, RawDataset
-    from models.baselines import BaselineSpec
 
-Mode = Literal["classification", "regression"]
 Direction = Literal["maximize", "minimize"]
 
 TRIALS_FILENAME = "trials.csv"
@@ -44,118 +43,19 @@ VALIDATION_SIZE = 0.2
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Search spaces as data
+# Search spaces: data in the method registry
 
-
-@dataclass(frozen=True)
-class FloatRange:
-    """A real parameter in ``[low, high]``, sampled on a log scale when ``log``."""
-
-    low: float
-    high: float
-    log: bool = False
-
-    def suggest(self, trial: optuna.Trial, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=self.log)
-
-
-@dataclass(frozen=True)
-class IntRange:
-    """An integer parameter in ``[low, high]`` (both included)."""
-
-    low: int
-    high: int
-    log: bool = False
-
-    def suggest(self, trial: optuna.Trial, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, log=self.log)
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A categorical parameter."""
-
-    choices: tuple[Any, ...]
-
-    def suggest(self, trial: optuna.Trial, name: str) -> Any:
-        return trial.suggest_categorical(name, self.choices)
-
-
-Param = FloatRange | IntRange | Choice
-Space = dict[str, Param]
-
-_NEURAL: Space = {
-    "nr_epochs": IntRange(10, 500),
-    "learning_rate": FloatRange(1e-5, 1e-1, log=True),
-    "batch_size": Choice((32, 64, 128, 256, 512)),
-    "weight_decay": FloatRange(1e-5, 1e-1, log=True),
-    "weight_norm": FloatRange(1e-5, 1e-1, log=True),
-    "dropout": FloatRange(0.0, 0.5),
-}
-_TREE: Space = {
-    "criterion": Choice(("gini", "entropy")),
-    "max_depth": IntRange(1, 21),
-    "min_samples_split": IntRange(2, 11),
-    "max_leaf_nodes": IntRange(3, 26),
-}
-
-#: Method -> search space of the paper's NeurIPS version (classification), by estimator parameter name.
+#: Method -> classification search space (the paper's NeurIPS version), by estimator parameter name.
 SEARCH_SPACES: dict[str, Space] = {
-    "inn": dict(_NEURAL),
-    "tabresnet": {name: param for name, param in _NEURAL.items() if name != "weight_norm"},
-    "logistic_regression": {
-        "C": FloatRange(1e-5, 5.0),
-        # "none" is decoded to C = inf (scikit-learn >= 1.8 deprecates penalty=None for exactly that).
-        "penalty": Choice(("l2", "none")),
-        "max_iter": IntRange(50, 500),
-        "fit_intercept": Choice((True, False)),
-    },
-    "decision_tree": {**_TREE, "splitter": Choice(("best", "random"))},
-    "random_forest": {**_TREE, "n_estimators": IntRange(100, 4000)},
-    "catboost": {
-        "learning_rate": FloatRange(1e-5, 1.0, log=True),
-        "random_strength": IntRange(1, 20),
-        "l2_leaf_reg": FloatRange(1.0, 10.0, log=True),
-        "bagging_temperature": FloatRange(1e-6, 1.0, log=True),
-        "leaf_estimation_iterations": IntRange(1, 20),
-        "iterations": IntRange(100, 4000),
-    },
-    "tabnet": {
-        "n_a": Choice((8, 16, 24, 32, 64, 128)),
-        "learning_rate": Choice((0.005, 0.01, 0.02, 0.025)),
-        "gamma": Choice((1.0, 1.2, 1.5, 2.0)),
-        "n_steps": IntRange(3, 10),
-        "lambda_sparse": Choice((0.0, 1e-6, 1e-4, 1e-3, 1e-2, 0.1)),
-        "batch_size": Choice(tuple(2**k for k in range(8, 16))),  # 256 .. 32768
-        "virtual_batch_size": Choice((256, 512, 1024, 2048, 4096)),
-        "decay_rate": Choice((0.4, 0.8, 0.9, 0.95)),
-        "decay_iterations": Choice((500, 2000, 8000, 10000, 20000)),
-        "momentum": Choice((0.6, 0.7, 0.8, 0.9, 0.95, 0.98)),
-        "max_epochs": IntRange(10, 500),  # the paper's "epochs"
-    },
-}
-
-#: Regression differs where the classification space names classifier-only options. Not in the paper.
-_REGRESSION_CHANGES: dict[str, Space] = {
-    # The linear baseline is a ridge regression: its penalty strength alpha replaces C and penalty.
-    "logistic_regression": {"alpha": FloatRange(1e-5, 1e2, log=True), "fit_intercept": Choice((True, False))},
-    "decision_tree": {"criterion": Choice(("squared_error", "friedman_mse"))},
-    "random_forest": {"criterion": Choice(("squared_error", "friedman_mse"))},
+    method: dict(spec.search_space["classification"]) for method, spec in REGISTRY.items()
 }
 
 
 def search_space(method: str, mode: Mode = "classification") -> Space:
     """The search space of ``method`` for ``mode`` (a fresh dict, safe to edit)."""
-    if method not in SEARCH_SPACES:
-        raise ValueError(f"no search space for {method!r}; known: {sorted(SEARCH_SPACES)}")
-    space = dict(SEARCH_SPACES[method])
-    if mode == "regression" and method in _REGRESSION_CHANGES:
-        changes = _REGRESSION_CHANGES[method]
-        if method == "logistic_regression":
-            space = dict(changes)
-        else:
-            space.update(changes)
-    return space
+    if method not in REGISTRY:
+        raise ValueError(f"no search space for {method!r}; known: {sorted(REGISTRY)}")
+    return dict(REGISTRY[method].search_space[mode])
 
 
 def to_model_params(method: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -261,7 +161,7 @@ def tune(
         method: the method id (picks the search space).
         evaluate: fits estimator parameters on the HPO training part and returns the validation score
             (see :func:`validation_score`). An exception fails that trial only; a
-            :class:`~experiments.errors.UserError` (a missing package, bad data) ends the study.
+            :class:`~errors.UserError` (a missing package, bad data) ends the study.
         mode: ``classification`` (maximise AUROC) or ``regression`` (minimise MSE).
         seed: seed of the TPE sampler.
         n_trials: the most trials to run.
@@ -388,96 +288,50 @@ def _score(model: Any, X_valid: Any, split: PreparedSplit) -> float:
     return validation_score(split.y_valid, output, task=split.task, n_classes=split.n_classes)
 
 
-def tune_neural(
-    config: Mapping[str, Any],
-    raw: RawDataset,
-    *,
-    output_dir: str | Path,
-    make_estimator: Callable[[Mapping[str, Any], PreparedSplit], Any],
-) -> dict[str, Any]:
-    """HPO of INN or TabResNet for ``main_experiment.run``; returns the configuration to refit.
-
-    The default configuration (``config``'s values) is the first trial. ``trials.csv`` is written into
-    ``output_dir`` (the run's directory, beside where ``output_info.json`` will go).
-
-    Args:
-        config: the run's configuration (the script's flags).
-        raw: the loaded dataset.
-        output_dir: the run's directory.
-        make_estimator: ``make_estimator(config, split)`` -> an unfitted estimator for that configuration.
-
-    Returns:
-        ``config`` with the best parameters and an ``hpo`` entry (see :meth:`TuningResult.summary`).
-    """
-    method = "inn" if config["interpretable"] else "tabresnet"
-    split = hpo_split(raw, config, config["encoding_type"])
-
-    def evaluate(params: dict[str, Any]) -> float:
-        estimator = make_estimator({**config, **params, "progress": False}, split)
-        estimator.fit(split.X_train, split.y_train)
-        return _score(estimator, split.X_valid, split)
-
-    result = tune(
-        method,
-        evaluate,
-        mode=config["mode"],
-        seed=config["seed"],
-        n_trials=config["n_trials"],
-        timeout=config["hpo_timeout"],
-        default_params=config,
-    )
-    result.write_trials(output_dir)
-    summary = result.summary(n_trials=config["n_trials"], timeout=config["hpo_timeout"], seed=config["seed"])
-    return {**config, **result.best_model_params, "hpo": summary}
-
-
-def tune_baseline(
-    spec: BaselineSpec,
+def tune_method(
+    spec: MethodSpec,
     raw: RawDataset,
     config: Mapping[str, Any],
     *,
+    params: Mapping[str, Any],
     device: Any,
-    fixed: Mapping[str, Any],
-) -> tuple[BaselineSpec, TuningResult]:
-    """HPO of a baseline for ``baseline_experiment.run``.
+    encoding: str,
+) -> tuple[dict[str, Any], TuningResult]:
+    """HPO of any registered method for ``experiments.runner.run``; returns the parameters to refit and the study.
 
-    Parameters set explicitly by flags (``fixed``, e.g. ``--catboost_iterations``) are held fixed and not
-    tuned. TabNet is tuned only over the parameters our TabNet wrapper has (the others are listed in
-    ``not_tuned``).
-
-    Returns:
-        The spec with the best parameters as its defaults (refit it as usual), and the study's result.
+    Neural methods: the run's configuration (``params`` over the method's defaults) is the first trial, and
+    every parameter of the space is tuned (the paper's protocol). Baselines: parameters set explicitly by flags
+    (``params``, e.g. ``--catboost_iterations``) are held fixed and not tuned. Parameters of the paper's space
+    that a method's estimator does not have (TabNet's wrapper) are not tuned and listed in ``not_tuned``.
     """
-    mode = config["mode"]
-    space = {name: param for name, param in search_space(spec.method, mode).items() if name not in fixed}
-    accepted = set(spec.defaults[mode]) if spec.method == "tabnet" else None
-    split = hpo_split(raw, config, spec.encoding)
-    # spec.inputs gives (train, test) inputs; the validation inputs are the same transformation of the
-    # validation part, so ask for them through a split whose test part is the validation part.
-    X_train, X_valid = spec.inputs(dataclasses.replace(split, X_test=split.X_valid, frame_test=split.frame_valid))
+    mode: Mode = config["mode"]
+    neural = spec.kind == "neural"
+    fixed = {} if neural else dict(params)
+    space = {name: param for name, param in search_space(spec.id, mode).items() if name not in fixed}
+    accepted = set(spec.defaults(mode)) if spec.closed_parameters else None
+    split = hpo_split(raw, config, encoding)
+    X_train, _ = split_inputs(split, spec.input_kind)
+    _, X_valid = split_inputs(
+        dataclasses.replace(split, X_test=split.X_valid, frame_test=split.frame_valid), spec.input_kind
+    )
 
-    def evaluate(params: dict[str, Any]) -> float:
-        model = with_params(spec, mode, params).build(
-            split, seed=config["seed"], device=device, n_jobs=config["n_jobs"], params=fixed
+    def evaluate(sampled: dict[str, Any]) -> float:
+        trial_params = {**params, **sampled}
+        model = spec.build(
+            split, seed=config["seed"], device=device, n_jobs=config.get("n_jobs", 1), params=trial_params
         )
         model.fit(X_train, split.y_train)
         return _score(model, X_valid, split)
 
     result = tune(
-        spec.method,
+        spec.id,
         evaluate,
         mode=mode,
         seed=config["seed"],
         n_trials=config["n_trials"],
         timeout=config["hpo_timeout"],
+        default_params={**spec.defaults(mode), **params} if neural else None,
         space=space,
         accepted=accepted,
     )
-    return with_params(spec, mode, result.best_model_params), result
-
-
-def with_params(spec: BaselineSpec, mode: Mode, params: Mapping[str, Any]) -> BaselineSpec:
-    """A copy of ``spec`` whose defaults for ``mode`` include ``params`` (tuned parameters need not be among
-    the registry's defaults, which is what its overrides are checked against)."""
-    defaults = {**spec.defaults, mode: {**spec.defaults[mode], **params}}
-    return dataclasses.replace(spec, defaults=defaults)
+    return {**params, **result.best_model_params}, result

@@ -1,16 +1,23 @@
 """The results schema and the results tree: the one definition that writers and readers share.
 
-A run writes ``<output_dir>/<method>/<dataset_id>/<seed>/output_info.json`` last and atomically, so that
-the file's existence means the run is complete. Readers (plots, sweeps) validate with :func:`read_report`.
+A run writes ``<output_dir>/<run_id>/<dataset_id>/<seed>/`` as one unit (:func:`write_run_atomically`): every
+file of the run appears together with its ``output_info.json`` or not at all, so the report's existence means
+the run is complete. ``run_id`` is the method id, or ``<method>-<variant>`` for a named variant (a penalty
+strength, an ablation). Readers (plots, sweeps) validate with :func:`read_report`, which also accepts the
+reports of schema version 1 (no ``schema_version`` key). ``explanations.npz`` has its writer and reader here too
+(:func:`explanation_arrays`, :func:`read_explanations`). Metric directions come from :data:`METRIC_DIRECTIONS`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import platform
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,16 +25,75 @@ from typing import Any, Literal
 
 import numpy as np
 
+from methods import baseline_methods, method_ids, neural_methods, run_id
+
 RESULTS_FILENAME = "output_info.json"
 ERROR_FILENAME = "error.json"
 EXPLANATIONS_FILENAME = "explanations.npz"
 MODEL_FILENAME = "model.pt"
+#: The version of ``output_info.json`` and ``explanations.npz`` this code writes (1: no ``schema_version`` key).
+SCHEMA_VERSION = 2
+#: What a report describes: one trained model on one dataset and seed.
+RUN_KIND = "run"
 
-NEURAL_METHODS = ("inn", "tabresnet")
-BASELINE_METHODS = ("catboost", "random_forest", "logistic_regression", "decision_tree", "tabnet")
-METHODS = NEURAL_METHODS + BASELINE_METHODS
+NEURAL_METHODS = neural_methods()
+BASELINE_METHODS = baseline_methods()
+METHODS = method_ids()
 
 Task = Literal["binary", "multiclass", "regression"]
+Direction = Literal["max", "min"]
+
+#: Direction of every metric, by its name without the ``train_``/``test_``/``valid_`` prefix (or a suffix rule
+#: below). The one table that rankings, tables and the HPO objective read.
+METRIC_DIRECTIONS: dict[str, Direction] = {
+    "auroc": "max",
+    "accuracy": "max",
+    "mse": "min",
+    "time": "min",
+    # interpretability metrics (XAI benchmark, SENN's metrics, reliance)
+    "faithfulness": "max",
+    "monotonicity": "max",
+    "infidelity": "min",
+    "roar_faithfulness": "max",
+    "roar_monotonicity": "max",
+    "shapley_mse": "min",
+    "shapley_corr": "max",
+    "local_fidelity": "min",
+    "lipschitz": "min",
+    "stability": "min",
+    "removal_faithfulness": "max",
+    "sensitivity_rank_correlation": "max",
+    "flip_rate": "min",
+    "mean_abs_delta_logit": "min",
+    "auroc_drop": "min",
+}
+_METRIC_PREFIXES = ("train_", "test_", "valid_")
+_METRIC_SUFFIX_RULES: tuple[tuple[str, Direction], ...] = (("_time", "min"), ("_mse", "min"), ("_auroc", "max"))
+
+
+def metric_direction(metric: str) -> Direction:
+    """``max`` or ``min``: whether a larger value of ``metric`` is better.
+
+    Raises:
+        KeyError: the metric is in no table (add it to :data:`METRIC_DIRECTIONS`, never guess).
+    """
+    name = metric
+    for prefix in _METRIC_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    if name in METRIC_DIRECTIONS:
+        return METRIC_DIRECTIONS[name]
+    for suffix, direction in _METRIC_SUFFIX_RULES:
+        if name.endswith(suffix):
+            return direction
+    raise KeyError(f"no direction known for metric {metric!r}; add it to experiments.results.METRIC_DIRECTIONS")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (see :func:`metric_direction`)."""
+    return metric_direction(metric) == "max"
+
 
 #: Keys every complete report has, whatever the task.
 COMMON_KEYS = (
@@ -61,14 +127,16 @@ def metric_keys(task: str) -> tuple[str, ...]:
     return REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
 
 
-def run_dir(output_dir: str | Path, method: str, dataset_id: int | str, seed: int) -> Path:
-    """The directory of one run in the results tree."""
-    return Path(output_dir) / method / str(dataset_id) / str(seed)
+def run_dir(output_dir: str | Path, method: str, dataset_id: int | str, seed: int, variant: str | None = None) -> Path:
+    """The directory of one run in the results tree (``method`` may already be a run id ``<method>-<variant>``)."""
+    return Path(output_dir) / run_id(method, variant) / str(dataset_id) / str(seed)
 
 
-def results_path(output_dir: str | Path, method: str, dataset_id: int | str, seed: int) -> Path:
+def results_path(
+    output_dir: str | Path, method: str, dataset_id: int | str, seed: int, variant: str | None = None
+) -> Path:
     """The path of one run's ``output_info.json``."""
-    return run_dir(output_dir, method, dataset_id, seed) / RESULTS_FILENAME
+    return run_dir(output_dir, method, dataset_id, seed, variant) / RESULTS_FILENAME
 
 
 def library_versions() -> dict[str, str]:
@@ -76,7 +144,8 @@ def library_versions() -> dict[str, str]:
     from importlib import metadata
 
     versions = {"python": platform.python_version()}
-    for package in ("torch", "numpy", "pandas", "scikit-learn", "openml", "catboost", "pytorch-tabnet"):
+    packages = ("torch", "numpy", "pandas", "scikit-learn", "openml", "catboost", "pytorch-tabnet", "interpret-core")
+    for package in packages:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -112,6 +181,7 @@ def build_report(
     importances: Sequence[float],
     config: Mapping[str, Any],
     extra: Mapping[str, Any] | None = None,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """Assemble a complete report; raises ``ValueError`` if a required metric is missing."""
     missing = [key for key in metric_keys(task) if key not in metrics]
@@ -120,6 +190,10 @@ def build_report(
     feature_importances = normalised_importances(feature_names, importances)
     ranked = sorted(feature_importances.items(), key=lambda item: item[1], reverse=True)[:10]
     report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": RUN_KIND,
+        "run_id": run_id(method, variant),
+        "variant": variant,
         "method": method,
         "dataset_id": dataset_id,
         "dataset_name": dataset_name,
@@ -208,8 +282,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def write_json_atomic(path: str | Path, obj: Mapping[str, Any]) -> None:
     """Serialise ``obj`` (NaN becomes null) and write it atomically."""
-    text = json.dumps(_replace_nan(obj), indent=2, default=_json_default, allow_nan=False)
-    atomic_write_bytes(path, (text + "\n").encode())
+    atomic_write_bytes(path, json_bytes(obj))
 
 
 def _replace_nan(value: Any) -> Any:
@@ -229,10 +302,14 @@ def missing_keys(report: Mapping[str, Any]) -> list[str]:
 
 
 def read_report(path: str | Path) -> dict[str, Any]:
-    """Read and validate one ``output_info.json``.
+    """Read and validate one ``output_info.json`` (schema version 1 or 2).
+
+    A version-1 report (written before ``schema_version`` existed) is returned with ``schema_version`` 1,
+    ``kind`` ``run``, ``variant`` None and ``run_id`` = its method, so readers see one shape.
 
     Raises:
-        ValueError: the file cannot be parsed or misses required keys (the message names the file).
+        ValueError: the file cannot be parsed, is of an unknown schema version or kind, or misses required keys
+            (the message names the file).
     """
     path = Path(path)
     try:
@@ -241,9 +318,16 @@ def read_report(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: unreadable results file ({error})") from None
     if not isinstance(report, dict):
         raise ValueError(f"{path}: not a JSON object")
+    version = report.get("schema_version", 1)
+    if version not in (1, SCHEMA_VERSION):
+        raise ValueError(f"{path}: results schema version {version!r}; this code reads versions 1 and {SCHEMA_VERSION}")
+    if report.get("kind", RUN_KIND) != RUN_KIND:
+        raise ValueError(f"{path}: a {report.get('kind')!r} file, not the report of a run")
     missing = missing_keys(report)
     if missing:
         raise ValueError(f"{path}: incomplete results file, missing {missing}")
+    if version == 1:
+        report = {"schema_version": 1, "kind": RUN_KIND, "variant": None, "run_id": report["method"], **report}
     return report
 
 
@@ -257,7 +341,206 @@ def is_complete(path: str | Path) -> bool:
 
 
 def iter_result_files(results_dir: str | Path) -> Iterator[tuple[str, str, str, Path]]:
-    """Yield ``(method, dataset_id, seed, path)`` for every ``output_info.json`` in a results tree."""
+    """Yield ``(run_id, dataset_id, seed, path)`` for every ``output_info.json`` in a results tree.
+
+    ``run_id`` is the first directory level: a method id, or ``<method>-<variant>`` (see
+    ``methods.parse_run_id``). Hidden directories (sweep state, temporaries of runs being written) are skipped.
+    """
     for path in sorted(Path(results_dir).glob(f"*/*/*/{RESULTS_FILENAME}")):
         seed_dir = path.parent
-        yield seed_dir.parent.parent.name, seed_dir.parent.name, seed_dir.name, path
+        parts = (seed_dir.parent.parent.name, seed_dir.parent.name, seed_dir.name)
+        if any(part.startswith(".") for part in parts):
+            continue
+        yield parts[0], parts[1], parts[2], path
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A run folder as one unit
+
+#: Prefixes of the temporary siblings of a run folder (a run being written, an old run being replaced).
+_STAGING_PREFIX = ".staging-"
+_RETIRED_PREFIX = ".retired-"
+
+
+def write_run_atomically(directory: str | Path, files: Mapping[str, bytes]) -> None:
+    """Write a run's files so that ``directory`` holds either the old complete run or the new one.
+
+    The files are written and synced into a hidden sibling folder; then the old folder (if any) is renamed aside
+    and the new one renamed into place, both atomic renames on one file system; then the old one is deleted.
+    A crash leaves the old run, the new run, or no folder (the run is pending and reruns); leftover hidden
+    siblings are removed by :func:`remove_stale_siblings` on the next write.
+
+    Args:
+        directory: the run folder (``<output_dir>/<run_id>/<dataset>/<seed>``).
+        files: file name -> content; must include ``output_info.json``.
+    """
+    directory = Path(directory)
+    if RESULTS_FILENAME not in files:
+        raise ValueError(f"a run's files must include {RESULTS_FILENAME}")
+    parent = directory.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_siblings(directory)
+    token = uuid.uuid4().hex[:12]
+    staging = parent / f"{_STAGING_PREFIX}{directory.name}.{token}"
+    retired = parent / f"{_RETIRED_PREFIX}{directory.name}.{token}"
+    try:
+        staging.mkdir()
+        os.chmod(staging, 0o777 & ~_UMASK)
+        for name, data in files.items():
+            _write_synced(staging / name, data)
+        _fsync_directory(staging)
+        if directory.exists():
+            os.replace(directory, retired)
+        os.replace(staging, directory)
+        _fsync_directory(parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if retired.exists() and not directory.exists():
+            os.replace(retired, directory)  # put the old run back
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def remove_stale_siblings(directory: str | Path) -> None:
+    """Delete the hidden staging/retired siblings that an interrupted :func:`write_run_atomically` left."""
+    directory = Path(directory)
+    if not directory.parent.is_dir():
+        return
+    for prefix in (_STAGING_PREFIX, _RETIRED_PREFIX):
+        for stale in directory.parent.glob(f"{prefix}{directory.name}.*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, 0o666 & ~_UMASK)
+
+
+def _fsync_directory(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def json_bytes(obj: Mapping[str, Any]) -> bytes:
+    """``obj`` as the bytes of a JSON file (NaN becomes null), as :func:`write_json_atomic` writes it."""
+    text = json.dumps(_replace_nan(obj), indent=2, default=_json_default, allow_nan=False)
+    return (text + "\n").encode()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# explanations.npz: writer and reader
+
+#: Arrays of ``explanations.npz`` (schema 2). Text arrays are unicode, so reading never unpickles anything.
+EXPLANATION_KEYS = (
+    "schema_version",
+    "explainer",
+    "exact",
+    "signed",
+    "reference_name",
+    "output_name",
+    "feature_names",
+    "input_names",
+    "input_to_feature",
+    "values",
+    "rest",
+    "output",
+    "reference",
+    "y_true",
+    "classes",
+)
+#: Keys of the version-1 files (INN only) and their schema-2 names.
+_LEGACY_EXPLANATION_KEYS = {"contributions": "values", "bias": "rest", "logits": "output"}
+
+
+def explanation_arrays(attribution: Any, split: Any) -> dict[str, np.ndarray]:
+    """The arrays of ``explanations.npz`` for an attribution of ``split``'s test rows (over original features).
+
+    The explainer's extras (INN's ``weights``, EBM's ``pair_values``/``pair_names``) are stored beside the
+    schema's keys under ``extra_<name>``.
+    """
+    classes = split.classes if split.classes is not None else []
+    reference = attribution.reference
+    arrays: dict[str, np.ndarray] = {
+        "schema_version": np.asarray(SCHEMA_VERSION),
+        "explainer": np.asarray(attribution.explainer),
+        "exact": np.asarray(bool(attribution.exact)),
+        "signed": np.asarray(bool(attribution.signed)),
+        "reference_name": np.asarray(attribution.reference_name),
+        "output_name": np.asarray(attribution.output_name),
+        "feature_names": np.asarray(attribution.feature_names, dtype=str),
+        "input_names": np.asarray(split.input_names, dtype=str),
+        "input_to_feature": np.asarray(split.input_to_feature, dtype=np.int64),
+        "values": np.asarray(attribution.values, dtype=np.float32),
+        "rest": np.asarray(attribution.rest, dtype=np.float32),
+        "output": np.asarray(attribution.output, dtype=np.float32),
+        "reference": np.asarray([] if reference is None else reference, dtype=np.float64),
+        "y_true": np.asarray(split.y_test),
+        "classes": np.asarray(classes, dtype=str),
+    }
+    for name, value in attribution.extras.items():
+        value = np.asarray(value)
+        arrays[f"extra_{name}"] = value.astype(str) if value.dtype.kind in "OUS" else value
+    return arrays
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """The bytes of a compressed ``.npz`` holding ``arrays``."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def read_explanations(path: str | Path) -> dict[str, Any]:
+    """Read ``explanations.npz`` (schema 1 or 2) into one shape: the keys of :data:`EXPLANATION_KEYS`.
+
+    Schema-1 files (INN's, before schema 2) are mapped: ``contributions`` -> ``values``, ``bias`` -> ``rest``,
+    ``logits`` -> ``output``, explainer ``inn``, exact, reference ``zero``; their ``weights`` become
+    ``extra_weights``. Scalars come back as Python values. Nothing is unpickled.
+
+    Raises:
+        ValueError: unreadable, truncated or incomplete file (the message names the file).
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, KeyError) as error:
+        raise ValueError(f"{path}: unreadable explanations file ({error})") from None
+    except Exception as error:  # zipfile.BadZipFile and zlib errors of a truncated file
+        raise ValueError(f"{path}: unreadable explanations file ({type(error).__name__}: {error})") from None
+    if "schema_version" not in arrays:
+        for old, new in _LEGACY_EXPLANATION_KEYS.items():
+            if old in arrays:
+                arrays[new] = arrays.pop(old)
+        if "weights" in arrays:
+            arrays["extra_weights"] = arrays.pop("weights")
+        arrays.update(
+            schema_version=np.asarray(1),
+            explainer=np.asarray("inn"),
+            exact=np.asarray(True),
+            signed=np.asarray(True),
+            reference_name=np.asarray("zero"),
+            output_name=np.asarray("logit"),
+            reference=np.asarray([], dtype=np.float64),
+        )
+    missing = [key for key in EXPLANATION_KEYS if key not in arrays]
+    if missing:
+        raise ValueError(f"{path}: incomplete explanations file, missing {missing}")
+    out: dict[str, Any] = dict(arrays)
+    for key in ("schema_version", "explainer", "exact", "signed", "reference_name", "output_name"):
+        out[key] = arrays[key].item()
+    values = arrays["values"]
+    if values.ndim != 3 or arrays["rest"].shape != (values.shape[0], values.shape[2]):
+        raise ValueError(f"{path}: explanations of inconsistent shapes {values.shape} and {arrays['rest'].shape}")
+    return out

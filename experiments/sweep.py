@@ -44,10 +44,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from experiments.cli import positive_int, run_main
-from experiments.errors import UserError
+from errors import UserError
+from experiments.cli import positive_int, run_main, variant_name
 from experiments.results import (
-    BASELINE_METHODS,
     ERROR_FILENAME,
     METHODS,
     is_complete,
@@ -55,6 +54,7 @@ from experiments.results import (
     run_dir,
     write_json_atomic,
 )
+from methods import REGISTRY, run_id
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SWEEP_SCRIPT = REPO_ROOT / "sweep.py"
@@ -79,7 +79,9 @@ RESERVED_FLAGS = {
     "--seed": "use --seeds",
     "--output_dir": "it is a sweep flag and is passed on",
     "--model_name": "use --methods",
+    "--method": "use --methods",
     "--interpretable": "use --methods inn",
+    "--variant": "it is a sweep flag and is passed on",
     "--force": "delete a cell's results to rerun it (finished cells are always skipped)",
 }
 
@@ -101,11 +103,10 @@ class MethodScript:
         return REPO_ROOT / self.script
 
 
-#: Method id -> how to run it. One definition; tests may point it at stand-in scripts.
+#: Method id -> how to run it, from the method registry. Tests may point it at stand-in scripts.
 SCRIPTS: dict[str, MethodScript] = {
-    "inn": MethodScript("main_experiment.py", ("--interpretable",)),
-    "tabresnet": MethodScript("main_experiment.py"),
-    **{method: MethodScript("baseline_experiment.py", ("--model_name", method)) for method in BASELINE_METHODS},
+    method: MethodScript(spec.script, ("--method" if spec.kind == "neural" else "--model_name", method))
+    for method, spec in REGISTRY.items()
 }
 
 
@@ -161,6 +162,7 @@ class Sweep:
         output_dir: root of the results tree (absolute).
         openml_cache_dir: passed to every OpenML cell, or None.
         passthrough: extra experiment-script flags, as given.
+        variant: the variant name of every cell (results in ``<method>-<variant>/``), or None.
     """
 
     methods: tuple[str, ...]
@@ -169,6 +171,7 @@ class Sweep:
     output_dir: Path
     openml_cache_dir: Path | None = None
     passthrough: tuple[str, ...] = ()
+    variant: str | None = None
 
     def cells(self) -> list[Cell]:
         """All cells in the documented order (datasets → seeds → methods)."""
@@ -179,20 +182,20 @@ class Sweep:
         return self.output_dir / STATE_DIRNAME
 
     def run_dir(self, cell: Cell) -> Path:
-        return run_dir(self.output_dir, cell.method, cell.dataset.key, cell.seed)
+        return run_dir(self.output_dir, cell.method, cell.dataset.key, cell.seed, self.variant)
 
     def results_path(self, cell: Cell) -> Path:
-        return results_path(self.output_dir, cell.method, cell.dataset.key, cell.seed)
+        return results_path(self.output_dir, cell.method, cell.dataset.key, cell.seed, self.variant)
 
     def error_path(self, cell: Cell) -> Path:
         return self.run_dir(cell) / ERROR_FILENAME
 
     def lock_path(self, cell: Cell) -> Path:
-        return self.state_dir / "locks" / cell.method / cell.dataset.key / f"{cell.seed}.lock"
+        return self.state_dir / "locks" / run_id(cell.method, self.variant) / cell.dataset.key / f"{cell.seed}.lock"
 
     def log_paths(self, cell: Cell) -> tuple[Path, Path]:
         """The cell's stdout and stderr logs (kept outside the results tree, overwritten by each attempt)."""
-        stem = self.state_dir / "logs" / cell.method / cell.dataset.key / str(cell.seed)
+        stem = self.state_dir / "logs" / run_id(cell.method, self.variant) / cell.dataset.key / str(cell.seed)
         return stem.with_suffix(".out"), stem.with_suffix(".err")
 
 
@@ -266,6 +269,21 @@ def parse_seeds(tokens: Sequence[str]) -> list[int]:
     if not seeds:
         raise UserError("no seeds given")
     return list(dict.fromkeys(seeds))
+
+
+def parse_methods(tokens: Sequence[str]) -> list[str]:
+    """Method ids from tokens like ``inn tabresnet`` or ``inn,tabresnet``, in the order given, duplicates dropped.
+
+    Raises:
+        UserError: an id that is not in the method registry.
+    """
+    methods = [part.strip() for token in tokens for part in token.split(",") if part.strip()]
+    unknown = [method for method in methods if method not in REGISTRY]
+    if unknown:
+        raise UserError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(REGISTRY)}")
+    if not methods:
+        raise UserError("no methods given")
+    return list(dict.fromkeys(methods))
 
 
 def expand_cells(methods: Sequence[str], datasets: Sequence[Dataset], seeds: Sequence[int]) -> list[Cell]:
@@ -372,6 +390,7 @@ def cell_command(sweep: Sweep, cell: Cell, flags: Sequence[str] = ()) -> list[st
         str(cell.seed),
         "--output_dir",
         str(sweep.output_dir),
+        *(("--variant", sweep.variant) if sweep.variant else ()),
         *flags,
     ]
 
@@ -688,6 +707,8 @@ def task_command(sweep: Sweep, retry_failed: bool) -> list[str]:
     ]
     if sweep.openml_cache_dir is not None:
         command += ["--openml_cache_dir", str(sweep.openml_cache_dir)]
+    if sweep.variant is not None:
+        command += ["--variant", sweep.variant]
     if retry_failed:
         command.append("--retry_failed")
     return [*command, *sweep.passthrough, "--task_index"]
@@ -757,7 +778,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grid = parser.add_argument_group("grid")
     grid.add_argument(
-        "--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD", help="default: all seven"
+        "--methods",
+        nargs="+",
+        default=list(METHODS),
+        metavar="METHOD",
+        help=f"method ids, space- or comma-separated (default: all {len(METHODS)}: {', '.join(METHODS)})",
+    )
+    grid.add_argument(
+        "--variant",
+        type=variant_name,
+        default=None,
+        help="variant name of every cell: results go to <method>-<variant>/ (e.g. a penalty strength)",
     )
     grid.add_argument(
         "--datasets",
@@ -812,12 +843,13 @@ def sweep_from_args(args: argparse.Namespace, passthrough: Sequence[str]) -> Swe
     """Build the :class:`Sweep` a parsed command line describes."""
     cache = args.openml_cache_dir.resolve() if args.openml_cache_dir is not None else None
     return Sweep(
-        methods=tuple(dict.fromkeys(args.methods)),
+        methods=tuple(parse_methods(args.methods)),
         datasets=tuple(expand_datasets(args.datasets, cache)),
         seeds=tuple(parse_seeds(args.seeds)),
         output_dir=args.output_dir.resolve(),
         openml_cache_dir=cache,
         passthrough=tuple(passthrough),
+        variant=args.variant,
     )
 
 

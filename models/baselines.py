@@ -1,21 +1,13 @@
-"""The five baselines of the paper: a registry of how to build, feed and explain each of them.
+"""The paper's five baselines: how to build each one for a split (the registry in ``methods`` holds the rest).
 
 Every baseline is a default configuration of its library (plus balanced class weights where the library has
-them), as in the paper. A :class:`BaselineSpec` says which encoding of ``data.prepare_split`` the model wants,
-whether it reads the encoded matrix or the unencoded frame (CatBoost's native categoricals), builds the
-classifier or regressor for a split, and maps the fitted model to one importance per ORIGINAL feature
-(one-hot and other input columns are summed back with ``input_to_feature``).
+them), as in the paper. ``build_<name>(split, *, seed, device, n_jobs, params)`` returns the unfitted
+classifier or regressor (by ``split.task``); the parameters come from the method registry (``methods``),
+which also says which encoding and which inputs (matrix or unencoded frame) each baseline takes and how it is
+explained.
 
 ``catboost`` and ``pytorch_tabnet`` are optional: they are imported inside the factories, and a missing package
-raises :class:`~experiments.errors.MissingDependencyError` naming what to install.
-
-Example:
-    >>> spec = BASELINES["random_forest"]
-    >>> split = prepare_split(raw, mode="classification", seed=0, encoding_type=spec.encoding)
-    >>> model = spec.build(split, seed=0, device="cpu", n_jobs=1)
-    >>> X_train, X_test = spec.inputs(split)
-    >>> model.fit(X_train, split.y_train)
-    >>> spec.importances(model, split)  # (F,), one per original feature
+raises :class:`~errors.MissingDependencyError` naming what to install.
 """
 
 from __future__ import annotations
@@ -23,96 +15,19 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 
-from experiments.errors import MissingDependencyError
+from errors import MissingDependencyError
 from models.device import resolve_device
 
 if TYPE_CHECKING:  # only for annotations: the data package is not needed to import this module
     from data import PreparedSplit
-
-Mode = Literal["classification", "regression"]
-Encoding = Literal["paper", "onehot", "target", "ordinal"]
-InputKind = Literal["matrix", "frame"]
-BaselineName = Literal["catboost", "random_forest", "logistic_regression", "decision_tree", "tabnet"]
-
-# ------------------------------------------------------------------------------------------------------------
-# The registry
-
-
-@dataclass(frozen=True)
-class BaselineSpec:
-    """How to build, feed and explain one baseline.
-
-    Attributes:
-        method: The method id (a results-tree directory name).
-        encoding: The ``encoding_type`` to ask ``data.prepare_split`` for.
-        input_kind: ``matrix`` (the float32 encoded matrix) or ``frame`` (the unencoded frame after drops).
-        defaults: Default model parameters per mode; overrides must use these keys.
-        factory: ``factory(split, seed=, device=, n_jobs=, params=)`` -> an unfitted estimator with ``fit``,
-            ``predict`` and (classification) ``predict_proba``.
-        importance_fn: ``importance_fn(fitted_model, split)`` -> importances ``(F,)`` per original feature.
-        importance_method: What the importances are, in words (recorded in the report).
-        uses_device: Whether the model can run on a GPU (otherwise it always runs on the CPU).
-    """
-
-    method: str
-    encoding: Encoding
-    input_kind: InputKind
-    defaults: Mapping[Mode, Mapping[str, Any]]
-    factory: Callable[..., Any] = field(repr=False)
-    importance_fn: Callable[[Any, PreparedSplit], np.ndarray] = field(repr=False)
-    importance_method: str = ""
-    uses_device: bool = False
-
-    def resolve_params(self, mode: Mode, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The default parameters of ``mode`` updated with ``overrides``.
-
-        Raises:
-            ValueError: an override names a parameter this baseline does not have.
-        """
-        params = dict(self.defaults[mode])
-        unknown = sorted(set(overrides or {}) - set(params))
-        if unknown:
-            raise ValueError(f"{self.method} ({mode}) has no parameters {unknown}; known: {sorted(params)}")
-        params.update(overrides or {})
-        return params
-
-    def build(
-        self,
-        split: PreparedSplit,
-        *,
-        seed: int,
-        device: str | torch.device = "cpu",
-        n_jobs: int = 1,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """An unfitted classifier or regressor (by ``split.task``) configured for ``split``."""
-        resolved = self.resolve_params(_mode(split), params)
-        return self.factory(split, seed=seed, device=resolve_device(device), n_jobs=n_jobs, params=resolved)
-
-    def inputs(self, split: PreparedSplit) -> tuple[Any, Any]:
-        """The model inputs ``(train, test)`` of ``split``: matrices, or frames for native categoricals."""
-        if self.input_kind == "frame":
-            return _catboost_frame(split, split.frame_train), _catboost_frame(split, split.frame_test)
-        return split.X_train, split.X_test
-
-    def importances(self, model: Any, split: PreparedSplit) -> np.ndarray:
-        """Non-negative importances ``(F,)``, one per original feature of ``split`` (not normalised)."""
-        values = np.abs(np.asarray(self.importance_fn(model, split), dtype=np.float64))
-        if values.shape != (len(split.feature_names),):
-            raise ValueError(
-                f"{self.method}: importances of shape {values.shape}, expected ({len(split.feature_names)},)"
-            )
-        return values
 
 
 def predict_output(model: Any, X: Any, task: str) -> np.ndarray:
@@ -122,24 +37,11 @@ def predict_output(model: Any, X: Any, task: str) -> np.ndarray:
     return np.asarray(model.predict_proba(X), dtype=np.float64)
 
 
-def aggregate_inputs(values: np.ndarray, input_to_feature: np.ndarray, n_features: int) -> np.ndarray:
-    """Sum per-input-column values ``(D,)`` into per-original-feature values ``(F,)``."""
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
-    index = np.asarray(input_to_feature, dtype=np.int64)
-    if values.shape != index.shape:
-        raise ValueError(f"{values.shape[0]} input values but input_to_feature of length {index.shape[0]}")
-    return np.bincount(index, weights=values, minlength=n_features)
-
-
-def _mode(split: PreparedSplit) -> Mode:
-    return "regression" if split.task == "regression" else "classification"
-
-
 # ------------------------------------------------------------------------------------------------------------
 # scikit-learn baselines (on the encoded matrix)
 
 
-def _random_forest(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict) -> Any:
+def build_random_forest(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict) -> Any:
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
     if split.task == "regression":
@@ -147,7 +49,7 @@ def _random_forest(split: PreparedSplit, *, seed: int, device: torch.device, n_j
     return RandomForestClassifier(class_weight="balanced", random_state=seed, n_jobs=n_jobs, **params)
 
 
-def _decision_tree(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict) -> Any:
+def build_decision_tree(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict) -> Any:
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     if split.task == "regression":
@@ -155,7 +57,9 @@ def _decision_tree(split: PreparedSplit, *, seed: int, device: torch.device, n_j
     return DecisionTreeClassifier(class_weight="balanced", random_state=seed, **params)
 
 
-def _logistic_regression(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict) -> Any:
+def build_logistic_regression(
+    split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict
+) -> Any:
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -167,26 +71,11 @@ def _logistic_regression(split: PreparedSplit, *, seed: int, device: torch.devic
     return make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", random_state=seed, **params))
 
 
-def _tree_importances(model: Any, split: PreparedSplit) -> np.ndarray:
-    return aggregate_inputs(model.feature_importances_, split.input_to_feature, len(split.feature_names))
-
-
-def _linear_importances(model: Any, split: PreparedSplit) -> np.ndarray:
-    # |coef| summed over classes: a signed sum would let opposite effects on different classes cancel.
-    coef = np.abs(np.atleast_2d(model[-1].coef_)).sum(axis=0)
-    return aggregate_inputs(coef, split.input_to_feature, len(split.feature_names))
-
-
 # ------------------------------------------------------------------------------------------------------------
 # CatBoost (native categoricals on the unencoded frame)
 
 
-def _catboost_frame(split: PreparedSplit, frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame in ``feature_names`` order; its categorical columns are already strings, missing a category."""
-    return frame.loc[:, list(split.feature_names)]
-
-
-def _catboost(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict) -> Any:
+def build_catboost(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict) -> Any:
     try:
         import catboost
     except ImportError as exc:
@@ -207,11 +96,6 @@ def _catboost(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: 
     # An explicit loss: a training split that misses a class must not silently turn multiclass into binary.
     loss = "Logloss" if split.n_classes == 2 else "MultiClass"
     return catboost.CatBoostClassifier(loss_function=loss, auto_class_weights="Balanced", **options)
-
-
-def _catboost_importances(model: Any, split: PreparedSplit) -> np.ndarray:
-    # One value per frame column, i.e. per original feature (PredictionValuesChange).
-    return np.asarray(model.get_feature_importance(), dtype=np.float64)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -361,6 +245,12 @@ class TabNetBaseline(BaseEstimator):
             scaled = self.model_.predict(np.asarray(X, dtype=np.float32)).reshape(-1)
         return scaled.astype(np.float64) * self.y_scale_ + self.y_mean_
 
+    def explain(self, X: np.ndarray) -> np.ndarray:
+        """TabNet's per-example attention masks ``(N, D)`` over the input columns (unsigned, not additive)."""
+        with self._quiet_and_seeded():
+            masks, _ = self.model_.explain(np.asarray(X, dtype=np.float32))
+        return np.asarray(masks, dtype=np.float64)
+
     @contextlib.contextmanager
     def _quiet_and_seeded(self) -> Iterator[None]:
         device = resolve_device(self.device)
@@ -403,7 +293,7 @@ def _tabnet_metric(task: str) -> str:
     return "mse" if task == "regression" else "logloss"
 
 
-def _tabnet(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict) -> Any:
+def build_tabnet(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: int, params: dict) -> Any:
     try:
         import pytorch_tabnet  # noqa: F401 - fail at build time, before any data is processed
     except ImportError as exc:
@@ -417,91 +307,3 @@ def _tabnet(split: PreparedSplit, *, seed: int, device: torch.device, n_jobs: in
         n_jobs=n_jobs,
         **params,
     )
-
-
-def _tabnet_importances(model: TabNetBaseline, split: PreparedSplit) -> np.ndarray:
-    return aggregate_inputs(model.feature_importances_, split.input_to_feature, len(split.feature_names))
-
-
-# ------------------------------------------------------------------------------------------------------------
-
-_TABNET_DEFAULTS = {
-    "max_epochs": 200,
-    "patience": 20,
-    # TabNet's 1024/128 suit large data; on ~1000 rows they give one or two steps per epoch.
-    "batch_size": 128,
-    "virtual_batch_size": 64,
-    "validation_size": 0.2,
-    "learning_rate": 0.02,
-    "n_d": 8,
-    "n_a": 8,
-    "n_steps": 3,
-    "gamma": 1.3,
-    "lambda_sparse": 1e-3,
-    # An embedding of size 1 squeezes every category onto a line; 3 learned better on credit-g.
-    "cat_emb_dim": 3,
-}
-
-#: Method id -> spec. The defaults are the libraries' defaults except where the docstrings say why.
-BASELINES: dict[str, BaselineSpec] = {
-    "catboost": BaselineSpec(
-        method="catboost",
-        encoding="ordinal",  # only its split's frame is used; any encoding gives the same rows
-        input_kind="frame",
-        defaults={"classification": {"iterations": 1000}, "regression": {"iterations": 1000}},
-        factory=_catboost,
-        importance_fn=_catboost_importances,
-        importance_method="CatBoost PredictionValuesChange, one per feature",
-        uses_device=True,
-    ),
-    "random_forest": BaselineSpec(
-        method="random_forest",
-        encoding="paper",
-        input_kind="matrix",
-        defaults={"classification": {"n_estimators": 100}, "regression": {"n_estimators": 100}},
-        factory=_random_forest,
-        importance_fn=_tree_importances,
-        importance_method="mean decrease in impurity, summed over each feature's input columns",
-    ),
-    "logistic_regression": BaselineSpec(
-        method="logistic_regression",
-        encoding="paper",
-        input_kind="matrix",
-        # lbfgs's default 100 iterations often stops short of convergence on one-hot data.
-        defaults={"classification": {"C": 1.0, "max_iter": 1000}, "regression": {"alpha": 1.0}},
-        factory=_logistic_regression,
-        importance_fn=_linear_importances,
-        importance_method="|coefficient| on standardised inputs, summed over classes and each feature's input columns",
-    ),
-    "decision_tree": BaselineSpec(
-        method="decision_tree",
-        encoding="paper",
-        input_kind="matrix",
-        defaults={"classification": {"max_depth": None}, "regression": {"max_depth": None}},
-        factory=_decision_tree,
-        importance_fn=_tree_importances,
-        importance_method="decrease in impurity, summed over each feature's input columns",
-    ),
-    "tabnet": BaselineSpec(
-        method="tabnet",
-        encoding="ordinal",
-        input_kind="matrix",
-        defaults={"classification": dict(_TABNET_DEFAULTS), "regression": dict(_TABNET_DEFAULTS)},
-        factory=_tabnet,
-        importance_fn=_tabnet_importances,
-        importance_method="TabNet feature_importances_ (attention masks on the training rows), summed over inputs",
-        uses_device=True,
-    ),
-}
-
-
-def get_baseline(name: str) -> BaselineSpec:
-    """The spec of baseline ``name``.
-
-    Raises:
-        ValueError: ``name`` is not a registered baseline.
-    """
-    try:
-        return BASELINES[name]
-    except KeyError:
-        raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}") from None

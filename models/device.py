@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 
-from experiments.errors import UserError
+from errors import UserError
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 

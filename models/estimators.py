@@ -1,15 +1,18 @@
-"""scikit-learn estimators for INN and TabResNet: classifiers and regressors on numeric matrices.
+"""scikit-learn estimators for the project's networks: classifiers and regressors on numeric matrices.
 
 The estimators take an already encoded matrix (see ``data.prepare_split``); hyperparameters are
 constructor parameters with the command-line flag names, fitted state ends in ``_``, and ``fit`` writes
 nothing to disk. ``INNClassifier.explain`` / ``INNRegressor.explain`` return the exact per-example
-linear models that produced the predictions.
+linear models that produced the predictions, as an :class:`~explainers.attribution.Attribution`.
+
+Adding a network means subclassing ``_NeuralClassifier`` / ``_NeuralRegressor`` with two hooks:
+``_build_network(n_inputs, n_outputs)`` and, for a regulariser, ``_loss(network, x, y, output, mixing)``
+(skorch's ``get_loss``: it starts from ``self.task_loss_``, the class-weighted, mixed task loss).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -17,51 +20,52 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
 
+from explainers.attribution import Attribution, ReferenceKind, linear_attribution, reference_point
+from models._runtime import limit_threads, resolve_threads
+from models.augmentation import Mixing
 from models.device import resolve_device
-from models.networks import INNNetwork, SnapshotEnsemble, TabResNetNetwork
-from models.training import (
-    TrainingConfig,
-    limit_threads,
-    predict_in_batches,
-    resolve_threads,
-    train_snapshot_ensemble,
-)
+from models.inference import predict_in_batches
+from models.networks import INNNetwork, NetworkOutput, SnapshotEnsemble, TabResNetNetwork
+from models.training import TaskLoss, TrainingConfig, add_l1, train_snapshot_ensemble
 
 ClassBalance = Literal["oversample", "weight", "none"]
 CLASS_BALANCES: tuple[ClassBalance, ...] = ("oversample", "weight", "none")
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """The per-example linear models of an INN and what they add up to.
+class _NeuralEstimator(BaseEstimator):
+    """Shared parameters, fitting and batched inference of the network estimators.
 
-    ``contributions.sum(axis=1) + bias == logits`` holds exactly (up to float rounding).
+    Args:
+        nr_blocks: residual blocks of the backbone.
+        hidden_size: units per hidden layer.
+        nr_epochs: training epochs.
+        batch_size: rows per optimiser step (at least 2: batch norm cannot train on one row).
+        learning_rate: peak learning rate of Adam.
+        weight_decay: Adam's (coupled) L2 weight decay.
+        weight_norm: strength of the L1 term on generated weights (networks that generate none ignore it).
+        dropout: dropout rate inside the residual blocks.
+        augmentation_probability: chance that a batch is augmented (mixup, cutmix, cutout, FGSM, noise).
+        scheduler_t_mult: growth of the cosine cycles (>= 1).
+        nr_restarts: cosine cycles; one snapshot at the end of each.
+        class_balance: ``weight`` (balanced class weights), ``oversample`` or ``none``.
+        categorical_inputs: input columns that encode categorical features (mixup leaves them alone).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        seed: seeds initialisation, batch order, augmentation and dropout.
+        progress: show a progress bar over epochs.
+        threads: CPU threads while fitting (``None``: one thread for small batches, see
+            ``models._runtime.resolve_threads``); it changes speed only.
+        compile: ``torch.compile`` the training forward (``True``: the default backend, or a backend name);
+            it pays off only for long runs, since compiling takes seconds to minutes.
 
     Attributes:
-        weights: ``(N, D + 1, C)`` generated weights; the last row is the bias.
-        contributions: ``(N, D, C)`` ``W_j(x) · x_j`` per input column.
-        bias: ``(N, C)``.
-        logits: ``(N, C)`` the model's outputs (for a regressor in target units).
+        model_: the snapshot ensemble that predicts.
+        reference_: ``(D,)`` the training mean of every input column (the default reference of explanations).
+        epoch_losses_: mean training loss per epoch.
+        snapshot_steps_: optimiser steps at which snapshots were taken.
+        device_: the training device.
     """
-
-    weights: np.ndarray
-    contributions: np.ndarray
-    bias: np.ndarray
-    logits: np.ndarray
-
-
-class _NeuralEstimator(BaseEstimator):
-    """Shared parameters, fitting and batched inference of the four estimators.
-
-    Besides the training hyperparameters (the command-line flags), two parameters only affect speed:
-    ``threads`` (CPU threads while fitting; ``None``: one thread for small batches, see
-    ``models.training.resolve_threads``) and ``compile`` (``torch.compile`` the training forward, ``True``
-    for the default backend or a backend name; it pays off only for long runs, since compiling takes
-    seconds to minutes).
-    """
-
-    _interpretable: bool = False
 
     def __init__(
         self,
@@ -117,6 +121,10 @@ class _NeuralEstimator(BaseEstimator):
         for name in ("weight_decay", "weight_norm"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not isinstance(self.batch_size, int | np.integer) or self.batch_size < 2:
+            raise ValueError(
+                f"batch_size must be an integer >= 2 (batch norm cannot train on one row), got {self.batch_size!r}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not 0.0 <= self.augmentation_probability <= 1.0:
@@ -136,7 +144,6 @@ class _NeuralEstimator(BaseEstimator):
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
-            weight_norm=self.weight_norm if self._interpretable else 0.0,
             augmentation_probability=self.augmentation_probability,
             scheduler_t_mult=self.scheduler_t_mult,
             nr_restarts=self.nr_restarts,
@@ -151,29 +158,45 @@ class _NeuralEstimator(BaseEstimator):
             mask[torch.from_numpy(index)] = False
         return mask
 
+    # ------------------------------------------------------------------------------------------- hooks
+    def _build_network(self, n_inputs: int, n_outputs: int) -> nn.Module:
+        """The untrained network for ``n_inputs`` input columns and ``n_outputs`` logits."""
+        raise NotImplementedError
+
+    def _loss(
+        self, network: nn.Module, x: torch.Tensor, y: torch.Tensor, output: NetworkOutput, mixing: Mixing | None
+    ) -> torch.Tensor:
+        """The training objective of one batch (override to add terms; FGSM differentiates it too)."""
+        return self.task_loss_(output.logits, y, mixing)
+
     def _fit_network(
-        self, x: np.ndarray, target: np.ndarray, *, objective: str, n_outputs: int, class_weights: np.ndarray | None
+        self,
+        x: np.ndarray,
+        target: np.ndarray,
+        *,
+        objective: str,
+        n_outputs: int,
+        class_weights: np.ndarray | None,
+        rows: np.ndarray | None = None,
     ) -> None:
+        """Train on ``x[rows]`` (all rows when ``rows`` is None; oversampling repeats rows)."""
         self._check_params()
         if x.shape[0] < 2:  # batch norm cannot train on a single row
             raise ValueError(f"training needs at least 2 samples, got n_samples={x.shape[0]}")
         device = resolve_device(self.device)
-        network_type = INNNetwork if self._interpretable else TabResNetNetwork
+        self.reference_ = x.mean(axis=0, dtype=np.float64)  # the training mean, before any oversampling
+        if rows is not None:
+            x, target = x[rows], target[rows]
         # Initialise from the seed without touching the caller's global torch RNG state.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            network = network_type(
-                n_inputs=x.shape[1],
-                n_outputs=n_outputs,
-                hidden_size=self.hidden_size,
-                nr_blocks=self.nr_blocks,
-                dropout=self.dropout,
-            )
+            network = self._build_network(x.shape[1], n_outputs)
         network.to(device)
         x_tensor = torch.as_tensor(x, dtype=torch.float32, device=device)
         target_dtype = torch.int64 if objective == "multiclass" else torch.float32
         y_tensor = torch.as_tensor(target, dtype=target_dtype, device=device)
         weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
+        self.task_loss_ = TaskLoss(objective, weights)
         threads = resolve_threads(self.threads, batch_size=self.batch_size, hidden_size=self.hidden_size, device=device)
         # Dropout masks come from torch's global generator: fork and seed it, so that the seed alone decides
         # the result (whatever the caller's RNG state) and the caller's state is left alone.
@@ -183,10 +206,9 @@ class _NeuralEstimator(BaseEstimator):
                 network,
                 x_tensor,
                 y_tensor,
-                objective=objective,
+                loss=self._loss,
                 config=self._training_config(),
                 seed=self.seed,
-                class_weights=weights,
                 numerical=self._numerical_mask(x.shape[1]),
                 progress=self.progress,
                 compile=self.compile,
@@ -200,24 +222,65 @@ class _NeuralEstimator(BaseEstimator):
         self.threads_ = threads
 
     # ----------------------------------------------------------------------------------------- inference
-    def _raw_outputs(self, X, *, with_weights: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    def _raw_outputs(
+        self, X, *, fields: Sequence[str] = ("logits",)
+    ) -> tuple[dict[str, np.ndarray | None], np.ndarray]:
+        """The network's outputs (``fields`` of its ``NetworkOutput``) on validated inputs, and the inputs."""
         check_is_fitted(self, "model_")
         x = validate_data(self, X, reset=False, dtype=np.float32)
         with limit_threads(getattr(self, "threads_", None)):
-            logits, weights = predict_in_batches(self.model_, torch.from_numpy(x), with_weights=with_weights)
-        return logits.numpy(), None if weights is None else weights.numpy(), x
+            gathered = predict_in_batches(self.model_, torch.from_numpy(x), fields=fields)
+        return {name: None if value is None else value.numpy() for name, value in gathered.items()}, x
 
-    def _explain(self, X, scale: float = 1.0, shift: float = 0.0) -> Explanation:
-        logits, weights, x = self._raw_outputs(X, with_weights=True)
-        # In place: the only arrays allocated here are the outputs themselves.
-        if scale != 1.0:
+    def output_transform(self) -> tuple[float, float]:
+        """``(scale, shift)`` from the network's logits to the explained outputs (regressors: target units)."""
+        return 1.0, 0.0
+
+    def output_name(self) -> str:
+        """What the explained outputs are, in words."""
+        return "logit"
+
+    def input_names(self) -> list[str]:
+        """Names of the input columns (the fitted frame's columns, or ``x0``, ``x1``, ...)."""
+        check_is_fitted(self, "model_")
+        if hasattr(self, "feature_names_in_"):
+            return [str(name) for name in self.feature_names_in_]
+        return [f"x{index}" for index in range(self.n_features_in_)]
+
+    def logits_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The fitted ensemble as a differentiable function ``x (B, D) -> logits (B, C)`` (evaluation mode).
+
+        For post-hoc explainers (captum's ``forward_func`` convention); inputs may live on the CPU.
+        """
+        check_is_fitted(self, "model_")
+        model = self.model_.eval()
+        device = self.device_
+        return lambda x: model(x.to(device)).logits
+
+    def _linear_explanation(self, X, reference: ReferenceKind | np.ndarray, explainer: str) -> Attribution:
+        """The exact attribution of a network that generates per-example linear models over its inputs."""
+        outputs, x = self._raw_outputs(X, fields=("logits", "weights"))
+        weights, logits = outputs["weights"], outputs["logits"]
+        scale, shift = self.output_transform()
+        if scale != 1.0:  # in place: the only arrays allocated here are the outputs themselves
             weights *= scale
             logits *= scale
         if shift != 0.0:
             logits += shift
-        contributions = np.multiply(weights[:, :-1, :], x[:, :, None])
-        bias = weights[:, -1, :] + shift
-        return Explanation(weights=weights, contributions=contributions, bias=bias, logits=logits)
+            weights[:, -1, :] += shift
+        point, name = reference_point(reference, self.reference_)
+        return linear_attribution(
+            weights[:, :-1, :],
+            weights[:, -1, :],
+            x,
+            point,
+            feature_names=self.input_names(),
+            explainer=explainer,
+            reference_name=name,
+            output=logits,
+            output_name=self.output_name(),
+            extras={"weights": weights},
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -260,12 +323,11 @@ class _NeuralClassifier(ClassifierMixin, _NeuralEstimator):
         n_classes = len(self.classes_)
         if n_classes < 2:
             raise ValueError(f"classification needs at least 2 classes, got only one class ({self.classes_[0]!r})")
-        class_weights = None
+        class_weights, rows = None, None
         if self.class_balance == "weight":
             class_weights = _class_weights(codes, n_classes)
         elif self.class_balance == "oversample":
             rows = oversample_indices(codes, self.seed)
-            x, codes = x[rows], codes[rows]
         objective = "binary" if n_classes == 2 else "multiclass"
         self._fit_network(
             x,
@@ -273,17 +335,23 @@ class _NeuralClassifier(ClassifierMixin, _NeuralEstimator):
             objective=objective,
             n_outputs=1 if n_classes == 2 else n_classes,
             class_weights=class_weights,
+            rows=rows,
         )
         return self
 
     def decision_function(self, X) -> np.ndarray:
         """Logits: ``(N,)`` for binary tasks (of the second class), ``(N, C)`` otherwise."""
-        logits, _, _ = self._raw_outputs(X)
+        logits = self._raw_outputs(X)[0]["logits"]
         return logits[:, 0] if len(self.classes_) == 2 else logits
+
+    def output_name(self) -> str:
+        if len(self.classes_) == 2:
+            return f"logit of class {self.classes_[1]!s}"
+        return "logit (one per class)"
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities ``(N, C)``."""
-        logits = torch.from_numpy(self._raw_outputs(X)[0]).double()
+        logits = torch.from_numpy(self._raw_outputs(X)[0]["logits"]).double()
         if len(self.classes_) == 2:
             positive = torch.sigmoid(logits[:, 0])
             return torch.stack([1 - positive, positive], dim=1).numpy()
@@ -308,45 +376,77 @@ class _NeuralRegressor(RegressorMixin, _NeuralEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predictions in target units ``(N,)``."""
-        logits, _, _ = self._raw_outputs(X)
+        logits = self._raw_outputs(X)[0]["logits"]
         return logits[:, 0].astype(np.float64) * self.target_scale_ + self.target_mean_
 
+    def output_transform(self) -> tuple[float, float]:
+        check_is_fitted(self, "model_")
+        return self.target_scale_, self.target_mean_
 
-class INNClassifier(_NeuralClassifier):
+    def output_name(self) -> str:
+        return "prediction"
+
+
+class _INN:
+    """INN's two hooks and its explanation, shared by the classifier and the regressor."""
+
+    def _build_network(self, n_inputs: int, n_outputs: int) -> nn.Module:
+        return INNNetwork(
+            n_inputs=n_inputs,
+            n_outputs=n_outputs,
+            hidden_size=self.hidden_size,
+            nr_blocks=self.nr_blocks,
+            dropout=self.dropout,
+        )
+
+    def _loss(self, network, x, y, output, mixing):
+        """The task loss plus ``weight_norm · mean|W(x)|``, INN's sparsity term."""
+        value = super()._loss(network, x, y, output, mixing)
+        if self.weight_norm > 0:
+            value = add_l1(value, output.weights, self.weight_norm)
+        return value
+
+    def explain(self, X, *, reference: ReferenceKind | np.ndarray = "mean") -> Attribution:
+        """The exact explanation: the generated linear models times the inputs, relative to ``reference``.
+
+        ``values[:, j] = W_j(x)·(x_j − m_j)`` per input column and ``rest = b(x) + Σ_j W_j(x)·m_j``, so
+        ``values.sum(1) + rest`` is the model's output (classifiers: logits ``(N, C)`` with ``C = 1`` for binary
+        tasks; regressors: predictions in target units) and a row equal to ``m`` gets zero values.
+        ``extras["weights"]`` holds the generated weights ``(N, D + 1, C)`` (last row: the bias).
+
+        Args:
+            reference: ``"mean"`` (the training mean, default), ``"zero"``, or a point ``(D,)``.
+        """
+        return self._linear_explanation(X, reference, "inn")
+
+
+class _TabResNet:
+    """TabResNet's network hook."""
+
+    def _build_network(self, n_inputs: int, n_outputs: int) -> nn.Module:
+        return TabResNetNetwork(
+            n_inputs=n_inputs,
+            n_outputs=n_outputs,
+            hidden_size=self.hidden_size,
+            nr_blocks=self.nr_blocks,
+            dropout=self.dropout,
+        )
+
+
+class INNClassifier(_INN, _NeuralClassifier):
     """Interpretable neural network (INN) classifier: a hypernetwork generates a linear model per example.
 
-    ``explain(X)`` returns those linear models; their contributions plus bias equal ``decision_function``.
+    ``explain(X)`` returns those linear models; their contributions plus the rest equal ``decision_function``.
     """
 
-    _interpretable = True
 
-    def explain(self, X) -> Explanation:
-        """Per-example weights, contributions and bias; logits ``(N, C)`` with ``C = 1`` for binary tasks."""
-        return self._explain(X)
-
-
-class INNRegressor(_NeuralRegressor):
+class INNRegressor(_INN, _NeuralRegressor):
     """Interpretable neural network (INN) regressor; explanations are in target units."""
 
-    _interpretable = True
 
-    def explain(self, X) -> Explanation:
-        """Per-example weights, contributions and bias in target units; ``logits`` are the predictions."""
-        return self._explain(X, scale=self.target_scale_, shift=self.target_mean_)
-
-
-class TabResNetClassifier(_NeuralClassifier):
+class TabResNetClassifier(_TabResNet, _NeuralClassifier):
     """TabResNet classifier: INN's backbone with a plain output layer (the black-box counterpart)."""
 
 
-class TabResNetRegressor(_NeuralRegressor):
+class TabResNetRegressor(_TabResNet, _NeuralRegressor):
     """TabResNet regressor: INN's backbone with a plain output layer (the black-box counterpart)."""
-
-
-#: Every estimator of this module, by method id and mode (the tests are parametrized over it).
-ESTIMATORS: dict[tuple[str, str], type[_NeuralEstimator]] = {
-    ("inn", "classification"): INNClassifier,
-    ("inn", "regression"): INNRegressor,
-    ("tabresnet", "classification"): TabResNetClassifier,
-    ("tabresnet", "regression"): TabResNetRegressor,
-}

@@ -6,9 +6,32 @@ is that linear model applied to the example, so the generated weights are an exa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+
+@dataclass(slots=True)
+class NetworkOutput:
+    """What a network returns: its logits and, by network, what it generated on the way.
+
+    Attributes:
+        logits: ``(B, C)`` the outputs the task loss reads.
+        weights: ``(B, F + 1, C)`` a generated per-example linear model over the inputs, the last row its bias
+            (INN, SENN with identity concepts); for learned concepts ``(B, K, C)`` relevances over concepts.
+        concepts: ``(B, K)`` concept activations (SENN).
+        reconstruction: ``(B, F)`` the input reconstructed from the concepts (SENN with an autoencoder).
+        extras: anything else a network's loss needs (e.g. a β-VAE's ``mu`` and ``logvar``).
+    """
+
+    logits: torch.Tensor
+    weights: torch.Tensor | None = None
+    concepts: torch.Tensor | None = None
+    reconstruction: torch.Tensor | None = None
+    extras: dict[str, torch.Tensor] | None = None
 
 
 def _check_sizes(*, n_inputs: int, n_outputs: int, hidden_size: int, nr_blocks: int, dropout: float) -> None:
@@ -109,21 +132,31 @@ class INNNetwork(_BackboneWithHead):
             dropout=dropout,
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> NetworkOutput:
         flat = self.head(self.backbone(x))  # (B, (F + 1) · C)
         weights = flat.view(-1, self.n_inputs + 1, self.n_outputs)
         if self.n_outputs == 1:
             # Binary tasks and regression: a row-wise dot product with the flat head output keeps views off
             # the gradient path (what ``linear_logits`` computes, a few microseconds cheaper per step).
-            return (flat * F.pad(x, (0, 1), value=1.0)).sum(1, keepdim=True), weights
-        return linear_logits(x, weights), weights
+            return NetworkOutput((flat * F.pad(x, (0, 1), value=1.0)).sum(1, keepdim=True), weights)
+        return NetworkOutput(linear_logits(x, weights), weights)
+
+    @staticmethod
+    def combine(outputs: Sequence[NetworkOutput], x: torch.Tensor) -> NetworkOutput:
+        """The snapshot ensemble's output: the mean generated linear model, applied to ``x``.
+
+        ``logits`` is linear in ``W`` for a fixed ``x``, so this equals the mean of the snapshots' logits and
+        the ensemble is itself one per-example linear model: its explanation is exact.
+        """
+        weights = torch.stack([output.weights for output in outputs]).mean(0)
+        return NetworkOutput(linear_logits(x, weights), weights)
 
 
 class TabResNetNetwork(_BackboneWithHead):
     """The black-box twin of INN: the same backbone with a plain linear output layer.
 
     Shape:
-        x ``(B, F)`` -> logits ``(B, C)``, ``None``
+        x ``(B, F)`` -> logits ``(B, C)``
     """
 
     def __init__(
@@ -138,8 +171,13 @@ class TabResNetNetwork(_BackboneWithHead):
             dropout=dropout,
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return self.head(self.backbone(x)), None
+    def forward(self, x: torch.Tensor) -> NetworkOutput:
+        return NetworkOutput(self.head(self.backbone(x)))
+
+    @staticmethod
+    def combine(outputs: Sequence[NetworkOutput], x: torch.Tensor) -> NetworkOutput:
+        """The snapshot ensemble's output: the mean of the snapshots' logits."""
+        return NetworkOutput(torch.stack([output.logits for output in outputs]).mean(0))
 
 
 def linear_logits(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -155,24 +193,26 @@ def linear_logits(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 class SnapshotEnsemble(nn.Module):
-    """Averages the logits of snapshots; for INN also their weights, so the ensemble is one linear model.
+    """The snapshots of one training run, predicting together.
 
-    Because ``logits`` is linear in ``W`` for a fixed ``x``, the mean of the snapshots' logits equals
-    ``[x, 1] · mean(W)``: the ensemble's explanation is exact.
+    How snapshots combine is the network's business: each network class defines
+    ``combine(outputs, x) -> NetworkOutput`` (TabResNet: mean logits; INN: mean generated weights, so the
+    ensemble is one per-example linear model and its explanation stays exact).
 
     Shape:
-        x ``(B, F)`` -> logits ``(B, C)``, weights ``(B, F + 1, C)`` or ``None``
+        x ``(B, F)`` -> :class:`NetworkOutput`
     """
 
     def __init__(self, members: list[nn.Module]) -> None:
         super().__init__()
         if not members:
             raise ValueError("a snapshot ensemble needs at least one member")
+        kinds = {type(member) for member in members}
+        if len(kinds) > 1:
+            raise ValueError(f"snapshots must be of one network class, got {sorted(k.__name__ for k in kinds)}")
         self.members = nn.ModuleList(members)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        outputs = [member(x) for member in self.members]
-        if outputs[0][1] is None:
-            return torch.stack([logits for logits, _ in outputs]).mean(0), None
-        weights = torch.stack([weights for _, weights in outputs]).mean(0)
-        return linear_logits(x, weights), weights
+    def forward(self, x: torch.Tensor) -> NetworkOutput:
+        if len(self.members) == 1:
+            return self.members[0](x)
+        return type(self.members[0]).combine([member(x) for member in self.members], x)

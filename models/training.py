@@ -1,39 +1,45 @@
-"""The training loop shared by INN and TabResNet: one explicit loop, a snapshot at every cycle end.
+"""The training loop of every network: one explicit loop, a snapshot at every cycle end.
 
 The data lives on the training device as two tensors; each epoch draws one seeded permutation and slices
 batches from it. Nothing inside the loop synchronises with the host: the epoch loss is accumulated on the
 device and read once per epoch. The learning rates are precomputed (see ``models.schedule``).
 
-Speed (see ``benchmarks/`` and the speed section of the README): at the paper's sizes (batch 64, hidden 128) a step
-is a few dozen small kernels, so per-call overheads and threads matter more than arithmetic. The loop keeps
-all parameters in one flat buffer (one fused Adam kernel over one tensor, gradients accumulated in place, one
-``zero_`` per step), runs small batches on one CPU thread (:func:`resolve_threads`), and can optionally run
-the network through ``torch.compile``. None of this changes the arithmetic of a step.
+The objective is a hook, as skorch's ``get_loss``: ``loss(network, x, y, output, mixing)`` receives the network,
+the (augmented) inputs, the targets, the network's :class:`~models.networks.NetworkOutput` and the mixing of a
+mixup/cutmix batch, so a regulariser that needs the inputs or gradients through the network (SENN's robustness
+loss, explanation penalties) is an override of the estimator's ``_loss``, not an edit of this loop. FGSM
+differentiates the same hook. :class:`TaskLoss` is the task part every hook starts from.
+
+Speed internals (flat parameters, fused Adam, threads, denormals) live in ``models._runtime``.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from models._runtime import FlatAdam, FlatParameters, flush_denormals, released
 from models.augmentation import BatchAugmenter, Mixing
-from models.networks import SnapshotEnsemble
+from models.networks import NetworkOutput, SnapshotEnsemble
 from models.schedule import Schedule, build_schedule
 
 Objective = Literal["binary", "multiclass", "regression"]
 WARMUP_EPOCHS = 5
-#: Up to this many ``batch_size · hidden_size`` activations per layer, one CPU thread is fastest: the
-#: matrices are too small to pay for thread synchronisation, and with several threads a loaded machine
-#: (parallel sweeps, other jobs) oversubscribes its cores, which made steps many times slower.
-SINGLE_THREAD_MAX_ACTIVATIONS = 512 * 128
+
+
+class LossHook(Protocol):
+    """``loss(network, x, y, output, mixing) -> scalar``: the training objective of one batch."""
+
+    def __call__(
+        self, network: nn.Module, x: torch.Tensor, y: torch.Tensor, output: NetworkOutput, mixing: Mixing | None
+    ) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,6 @@ class TrainingConfig:
     batch_size: int = 64
     learning_rate: float = 0.01
     weight_decay: float = 0.01
-    weight_norm: float = 0.1
     augmentation_probability: float = 0.0
     scheduler_t_mult: float = 2.0
     nr_restarts: int = 3
@@ -88,34 +93,36 @@ def example_losses(logits: torch.Tensor, target: torch.Tensor, objective: Object
     return (logits[:, 0] - target).square()
 
 
-def make_loss(
-    objective: Objective, weight_norm: float, class_weights: torch.Tensor | None
-) -> Callable[[tuple[torch.Tensor, torch.Tensor | None], torch.Tensor, Mixing | None], torch.Tensor]:
-    """Build ``loss(output, target, mixing)``: the (class-weighted, mixed) task loss plus the L1 term.
+class TaskLoss:
+    """The task loss of a batch: per-example losses, class-weighted, mixed for mixup/cutmix, averaged.
 
-    The L1 term ``weight_norm · mean|W(x)|`` applies only to networks that generate weights (INN).
+    Args:
+        objective: ``binary`` (BCE with logits), ``multiclass`` (cross-entropy) or ``regression`` (squared error).
+        class_weights: ``(K,)`` per-class weights (classification only), or None.
     """
 
-    def weighted(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        losses = example_losses(logits, target, objective)
-        if class_weights is not None:
-            losses = losses * class_weights[target.long()]
+    def __init__(self, objective: Objective, class_weights: torch.Tensor | None = None) -> None:
+        self.objective = objective
+        self.class_weights = class_weights
+
+    def per_example(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The (class-weighted) loss of every example ``(B,)``."""
+        losses = example_losses(logits, target, self.objective)
+        if self.class_weights is not None:
+            losses = losses * self.class_weights[target.long()]
         return losses
 
-    def loss(output: tuple[torch.Tensor, torch.Tensor | None], target: torch.Tensor, mixing: Mixing | None):
-        logits, weights = output
+    def __call__(self, logits: torch.Tensor, target: torch.Tensor, mixing: Mixing | None = None) -> torch.Tensor:
         if mixing is None:
-            value = weighted(logits, target).mean()
-        else:
-            own = weighted(logits, target)
-            partner = weighted(logits, target[mixing.perm])
-            value = (mixing.lam * own + (1.0 - mixing.lam) * partner).mean()
-        if weights is not None and weight_norm > 0:
-            # weight_norm · mean|W| as one L1-norm kernel and one scaled add (two autograd nodes, not four).
-            value = torch.add(value, torch.linalg.vector_norm(weights, 1), alpha=weight_norm / weights.numel())
-        return value
+            return self.per_example(logits, target).mean()
+        own = self.per_example(logits, target)
+        partner = self.per_example(logits, target[mixing.perm])
+        return (mixing.lam * own + (1.0 - mixing.lam) * partner).mean()
 
-    return loss
+
+def add_l1(value: torch.Tensor, weights: torch.Tensor, strength: float) -> torch.Tensor:
+    """``value + strength · mean|W|`` as one L1-norm kernel and one scaled add (INN's sparsity term)."""
+    return torch.add(value, torch.linalg.vector_norm(weights, 1), alpha=strength / weights.numel())
 
 
 def train_snapshot_ensemble(
@@ -123,10 +130,9 @@ def train_snapshot_ensemble(
     x: torch.Tensor,
     y: torch.Tensor,
     *,
-    objective: Objective,
+    loss: LossHook,
     config: TrainingConfig,
     seed: int,
-    class_weights: torch.Tensor | None = None,
     numerical: torch.Tensor | None = None,
     progress: bool = False,
     on_epoch_end: Callable[[int, float], None] | None = None,
@@ -135,13 +141,12 @@ def train_snapshot_ensemble(
     """Train ``network`` with Adam, warm-up + cosine restarts, and return the snapshot ensemble.
 
     Args:
-        network: an ``INNNetwork`` or ``TabResNetNetwork`` on the training device.
+        network: a network of ``models.networks`` (returning a ``NetworkOutput``) on the training device.
         x: training inputs ``(N, D)`` on the same device, float32.
         y: targets ``(N,)``: float 0/1 (binary), int64 codes (multiclass) or standardised floats (regression).
-        objective: the loss family.
+        loss: the objective hook ``loss(network, x, y, output, mixing)`` (see :class:`LossHook`).
         config: optimisation hyperparameters.
         seed: seeds batch order and augmentation.
-        class_weights: ``(K,)`` per-class loss weights (classification only).
         numerical: ``(D,)`` bool mask of numerical inputs (mixup mixes only those); all when ``None``.
         progress: show a progress bar over epochs.
         on_epoch_end: called with ``(epoch, mean loss)`` once per epoch (e.g. for experiment tracking).
@@ -163,7 +168,6 @@ def train_snapshot_ensemble(
     )
     learning_rates = schedule.learning_rates.tolist()
     snapshot_steps = set(schedule.snapshot_steps)
-    loss_fn = make_loss(objective, config.weight_norm, class_weights)
     # Snapshots are copies of an untouched twin loaded with the current state: cheaper than deep-copying
     # the training network, and they do not share its flat parameter buffer.
     template = copy.deepcopy(network)
@@ -190,20 +194,23 @@ def train_snapshot_ensemble(
         epochs = tqdm(epochs, desc="epochs", unit="epoch", leave=False)
     network.train()
     step = 0
-    with flush_denormals(device.type == "cpu"), _released(flat):
+    with flush_denormals(device.type == "cpu"), released(flat):
         for epoch in epochs:
             order = torch.randperm(x.shape[0], generator=generator, device=device)
             total = torch.zeros((), device=device)
             for x_batch, y_batch in zip(x[order].split(batch_sizes), y[order].split(batch_sizes), strict=True):
                 mixing = None
                 if augment:
-                    # FGSM differentiates with respect to the inputs: the eager network avoids recompiling.
-                    x_batch, mixing = augmenter(x_batch, lambda inputs, t=y_batch: loss_fn(network(inputs), t, None))
-                loss = loss_fn(forward(x_batch), y_batch, mixing)
+                    # FGSM differentiates the same objective with respect to the inputs (the eager network
+                    # avoids recompiling).
+                    x_batch, mixing = augmenter(
+                        x_batch, lambda inputs, t=y_batch: loss(network, inputs, t, network(inputs), None)
+                    )
+                value = loss(network, x_batch, y_batch, forward(x_batch), mixing)
                 flat.zero_grad()
-                loss.backward()
+                value.backward()
                 optimizer.step(learning_rates[step])
-                total += loss.detach()
+                total += value.detach()
                 if step in snapshot_steps:
                     snapshots.append(_snapshot(template, network))
                 step += 1
@@ -221,247 +228,8 @@ def train_snapshot_ensemble(
     return TrainingResult(ensemble=SnapshotEnsemble(snapshots).eval(), schedule=schedule, epoch_losses=epoch_losses)
 
 
-class FlatParameters:
-    """Views every parameter of a module (and its gradient) into one contiguous buffer while training.
-
-    Adam is elementwise, so one fused Adam over the flat buffer computes exactly what it computes over
-    the separate parameters, but with one tensor instead of dozens of Python-side bookkeeping entries.
-    The gradients are views of one buffer too: backward accumulates into them in place and one
-    ``zero_`` clears them all.
-
-    Attributes:
-        parameter: the flat parameter ``(P,)`` to hand to the optimiser; its ``grad`` is the flat gradient.
-    """
-
-    def __init__(self, module: nn.Module) -> None:
-        self._params = [param for param in module.parameters() if param.requires_grad]
-        if not self._params:
-            raise ValueError("the module has no trainable parameters")
-        first = self._params[0]
-        if any(param.dtype != first.dtype or param.device != first.device for param in self._params):
-            raise ValueError("flat parameters need one dtype and one device")
-        with torch.no_grad():
-            values = torch.cat([param.detach().reshape(-1) for param in self._params])
-        self.parameter = nn.Parameter(values)
-        self.parameter.grad = torch.zeros_like(values)
-        offset = 0
-        for param in self._params:
-            size = param.numel()
-            param.data = values[offset : offset + size].view_as(param)
-            param.grad = self.parameter.grad[offset : offset + size].view_as(param)
-            offset += size
-
-    def zero_grad(self) -> None:
-        """Clear all gradients with one kernel (the per-parameter views stay in place)."""
-        self.parameter.grad.zero_()
-
-    def release(self) -> None:
-        """Give every parameter its own storage again and drop the gradients."""
-        for param in self._params:
-            param.data = param.data.clone()
-            param.grad = None
-
-
-class FlatAdam:
-    """Adam with coupled L2 weight decay (``torch.optim.Adam``'s algorithm) for one flat parameter.
-
-    It calls the fused Adam kernel that ``torch.optim.Adam(fused=True)`` calls, once per step, directly:
-    this skips the optimiser's per-step Python bookkeeping and, on first use in a process, the import of
-    ``torch._dynamo`` that every ``torch.optim`` optimiser triggers (seconds, paid by every run of a
-    sweep). Where the fused kernel does not run on the device, it delegates to ``torch.optim.Adam``.
-    ``tests/test_speed_equivalence.py`` pins it to ``torch.optim.Adam``.
-    """
-
-    def __init__(
-        self,
-        parameter: nn.Parameter,
-        *,
-        weight_decay: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-    ) -> None:
-        self.parameter = parameter
-        self.weight_decay = weight_decay
-        self.betas = betas
-        self.eps = eps
-        self._fallback: torch.optim.Optimizer | None = None
-        if _fused_adam_available(parameter.device):
-            self.exp_avg = torch.zeros_like(parameter, memory_format=torch.preserve_format)
-            self.exp_avg_sq = torch.zeros_like(parameter, memory_format=torch.preserve_format)
-            # The step count lives on the device, as in torch.optim.Adam, so stepping never synchronises.
-            self.step_count = torch.zeros((), dtype=torch.float32, device=parameter.device)
-        else:
-            self._fallback = torch.optim.Adam(
-                [parameter],
-                lr=1.0,
-                betas=betas,
-                eps=eps,
-                weight_decay=weight_decay,
-                **_adam_implementation(parameter.device),
-            )
-
-    @torch.no_grad()
-    def step(self, lr: float) -> None:
-        """One Adam update with learning rate ``lr`` from ``parameter.grad``."""
-        if self._fallback is not None:
-            self._fallback.param_groups[0]["lr"] = lr
-            self._fallback.step()
-            return
-        self.step_count += 1
-        torch._fused_adam_(
-            [self.parameter],
-            [self.parameter.grad],
-            [self.exp_avg],
-            [self.exp_avg_sq],
-            [],
-            [self.step_count],
-            amsgrad=False,
-            lr=lr,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            weight_decay=self.weight_decay,
-            eps=self.eps,
-            maximize=False,
-            grad_scale=None,
-            found_inf=None,
-        )
-
-
-def _fused_adam_available(device: torch.device) -> bool:
-    """Whether ``torch._fused_adam_`` exists in this build and runs on ``device`` (tried on a dummy)."""
-    if not hasattr(torch, "_fused_adam_"):
-        return False
-    dummy = torch.zeros(1, device=device)
-    try:
-        torch._fused_adam_(
-            [dummy], [dummy.clone()], [dummy.clone()], [dummy.clone()], [], [dummy.clone().squeeze(0)],
-            amsgrad=False, lr=0.0, beta1=0.9, beta2=0.999, weight_decay=0.0, eps=1e-8, maximize=False,
-            grad_scale=None, found_inf=None,
-        )  # fmt: skip
-    except (RuntimeError, TypeError, NotImplementedError):
-        return False
-    return True
-
-
-@contextmanager
-def _released(flat: FlatParameters) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        flat.release()
-
-
-@contextmanager
-def flush_denormals(enabled: bool = True) -> Iterator[None]:
-    """Flush denormal floats to zero on the CPU inside the block (``torch.set_flush_denormal``).
-
-    Late in training the task loss of well-fitted rows approaches 0 and many gradients fall below
-    ``1.2e-38``; on x86 CPUs arithmetic on such denormal numbers is many times slower, and the backward
-    matrix products of the last epochs slowed down by more than half. Flushing them to zero changes no
-    result that matters: Adam divides by ``sqrt(v) + 1e-8``, so such gradients move no parameter anyway.
-    It applies to the calling thread (all of the work when training on one thread); the previous mode
-    is restored.
-    """
-    if not enabled or _flushing_denormals():
-        yield
-        return
-    if not torch.set_flush_denormal(True):  # this CPU has no flush-to-zero mode
-        yield
-        return
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
-
-
-def _flushing_denormals() -> bool:
-    """Whether the calling thread flushes denormals now (torch has no getter: a denormal is multiplied)."""
-    return (torch.full((1,), 1e-39) * 1.0).item() == 0.0
-
-
 def _snapshot(template: nn.Module, network: nn.Module) -> nn.Module:
     """An evaluation-mode copy of ``network``'s current state, built from an untouched ``template``."""
     member = copy.deepcopy(template)
     member.load_state_dict(network.state_dict())
     return member.eval()
-
-
-def resolve_threads(threads: int | None, *, batch_size: int, hidden_size: int, device: torch.device) -> int | None:
-    """The number of CPU threads to train with, or ``None`` to leave torch's setting alone.
-
-    ``threads`` given: that number. ``None`` (automatic): one thread on the CPU when a layer's activations
-    are small (``batch_size · hidden_size <= SINGLE_THREAD_MAX_ACTIVATIONS``), otherwise torch's current
-    setting, which already honours ``OMP_NUM_THREADS`` (sweeps that pin threads per job keep their choice,
-    the automatic rule only ever lowers it). On CUDA the host threads barely matter and are left alone.
-    """
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads=}")
-        return int(threads)
-    if device.type != "cpu":
-        return None
-    if batch_size * hidden_size <= SINGLE_THREAD_MAX_ACTIVATIONS:
-        return 1
-    return None
-
-
-@contextmanager
-def limit_threads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(threads)`` and restore the previous count afterwards."""
-    previous = torch.get_num_threads()
-    if threads is None or threads == previous:
-        yield
-        return
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _adam_implementation(device: torch.device) -> dict[str, bool]:
-    """Fused Adam (one kernel for all parameters) where this PyTorch build supports it on ``device``."""
-    try:
-        torch.optim.Adam([nn.Parameter(torch.zeros(1, device=device))], fused=True)
-    except (RuntimeError, ValueError, TypeError):
-        return {"foreach": device.type != "cpu"}
-    return {"fused": True}
-
-
-@torch.inference_mode()
-def predict_in_batches(
-    model: nn.Module, x: torch.Tensor, *, batch_size: int = 8192, with_weights: bool = False
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Run ``model`` in evaluation batches without gradients; outputs are gathered on the CPU.
-
-    The outputs are allocated once, after the first batch shows their shapes, and every batch is copied
-    into its rows: peak memory is the output arrays plus one batch of activations, whatever the number of
-    rows (gathering parts and concatenating them would hold the outputs twice).
-
-    Shape:
-        x ``(N, D)`` -> logits ``(N, C)``, weights ``(N, D + 1, C)`` (when ``with_weights``) or ``None``
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size=}")
-    model.eval()
-    device = next(model.parameters()).device
-    n_rows = x.shape[0]
-    logits_out: torch.Tensor | None = None
-    weights_out: torch.Tensor | None = None
-    # Trained networks produce denormal activations too (see flush_denormals): up to 2x slower inference.
-    with flush_denormals(device.type == "cpu"):
-        for start in range(0, n_rows, batch_size):
-            end = min(start + batch_size, n_rows)
-            logits, weights = model(x[start:end].to(device, non_blocking=True))
-            if logits_out is None:
-                logits_out = torch.empty((n_rows, *logits.shape[1:]), dtype=torch.float32)
-                if with_weights and weights is not None:
-                    weights_out = torch.empty((n_rows, *weights.shape[1:]), dtype=torch.float32)
-            logits_out[start:end].copy_(logits)
-            if weights_out is not None:
-                weights_out[start:end].copy_(weights)
-    if logits_out is None:  # no rows: one empty batch gives the output shapes
-        logits, weights = model(x[:0].to(device))
-        logits_out = logits.float().cpu()
-        weights_out = weights.float().cpu() if with_weights and weights is not None else None
-    return logits_out, weights_out

@@ -40,8 +40,14 @@ if TYPE_CHECKING:  # only for annotations: matplotlib is imported when a figure 
 if __name__ == "__main__":  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments.errors import UserError  # noqa: E402
-from experiments.results import EXPLANATIONS_FILENAME, iter_result_files, read_report  # noqa: E402
+from errors import UserError  # noqa: E402
+from experiments.results import (  # noqa: E402
+    EXPLANATIONS_FILENAME,
+    higher_is_better,
+    iter_result_files,
+    read_explanations,
+    read_report,
+)
 from plots.style import method_color, method_label, method_order, metric_label  # noqa: E402
 
 ALPHA = 0.05
@@ -117,11 +123,6 @@ def load_runs(results_dir: str | Path) -> LoadedRuns:
     for column in ("method", "dataset_id", "seed", "dataset_name"):
         runs[column] = runs[column].astype(str)
     return LoadedRuns(runs=runs, skipped=skipped)
-
-
-def higher_is_better(metric: str) -> bool:
-    """Whether larger values of ``metric`` are better (AUROC, accuracy) or worse (MSE, times)."""
-    return not (metric.endswith("mse") or metric.endswith("time"))
 
 
 def select_methods(runs: pd.DataFrame, methods: Sequence[str] | None = None) -> list[str]:
@@ -619,35 +620,13 @@ def _latex_escape(text: str) -> str:
 
 
 def load_explanations(path: str | Path) -> dict[str, np.ndarray]:
-    """Read an INN ``explanations.npz`` and check the arrays the figures need.
+    """Read an ``explanations.npz`` (any method, schema 1 or 2) with the names the figures use.
 
     Raises:
         ValueError: the file is unreadable, misses an array or the shapes disagree (the message names the file).
     """
-    path = Path(path)
-    arrays: dict[str, np.ndarray] = {}
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            for key in archive.files:
-                try:
-                    arrays[key] = archive[key]
-                except ValueError:
-                    # An object array (e.g. mixed-type class labels) needs pickle, which a plot never unpickles;
-                    # only the arrays the figures cannot do without are required.
-                    if key in _EXPLANATION_KEYS:
-                        raise
-    except (OSError, ValueError, EOFError) as error:
-        raise ValueError(f"{path}: unreadable explanations ({error})") from None
-    missing = [key for key in _EXPLANATION_KEYS if key not in arrays]
-    if missing:
-        raise ValueError(f"{path}: explanations miss {missing}")
-    contributions, bias, logits = arrays["contributions"], arrays["bias"], arrays["logits"]
-    n_features = len(arrays["feature_names"])
-    if contributions.ndim != 3 or contributions.shape[1] != n_features:
-        raise ValueError(f"{path}: contributions of shape {contributions.shape}, expected (N, {n_features}, C)")
-    expected = (contributions.shape[0], contributions.shape[2])
-    if bias.shape != expected or logits.shape != expected:
-        raise ValueError(f"{path}: bias {bias.shape} and logits {logits.shape} should both be {expected}")
+    arrays = read_explanations(path)
+    arrays.update(contributions=arrays["values"], bias=arrays["rest"], logits=arrays["output"])
     return arrays
 
 

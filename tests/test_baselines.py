@@ -1,7 +1,8 @@
-"""The five baselines end to end through baseline_experiment.py, their importances, the shared split and errors.
+"""The baselines end to end through baseline_experiment.py, their explanations, the shared split and errors.
 
-Small synthetic CSVs and tiny settings (20 CatBoost rounds, 3 TabNet epochs) keep the file fast; one test
-trains TabNet with its defaults on the embedded credit-g to check that it learns.
+Small synthetic CSVs and tiny settings (20 CatBoost rounds, 3 TabNet epochs, 2 EBM bags) keep the file fast; one
+test trains TabNet with its defaults on the embedded credit-g to check that it learns. Every baseline but TabNet at
+3 epochs must clear a learning floor on the synthetic data, whose signal is strong.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ import torch
 
 import baseline_experiment
 from data import load_dataset, prepare_split
+from experiments import runner
 from experiments.metrics import auroc
-from experiments.results import BASELINE_METHODS, read_report, results_path
-from models.baselines import BASELINES, aggregate_inputs, get_baseline
+from experiments.results import BASELINE_METHODS, EXPLANATIONS_FILENAME, read_explanations, read_report, results_path
+from methods import REGISTRY, get_method
 
+BASELINES = {method: REGISTRY[method] for method in BASELINE_METHODS}
 FAST_FLAGS = ["--catboost_iterations", "20", "--tabnet_max_epochs", "3", "--tabnet_patience", "0"]
+FAST_FLAGS += ["--ebm_outer_bags", "2"]
+#: Methods exempt from the learning floor of the end-to-end test (AUROC > 0.75, half the variance), and why.
+NO_FLOOR = {"tabnet": "3 epochs (for speed) are too few; test_tabnet_learns_on_credit_g checks learning"}
 TASKS = ("binary", "multiclass", "regression")
 
 
@@ -66,47 +72,80 @@ def run_cli(*args: str) -> int:
 
 
 def test_registry_covers_every_baseline_method() -> None:
-    assert sorted(BASELINES) == sorted(BASELINE_METHODS)
+    assert set(BASELINES) == {"catboost", "random_forest", "logistic_regression", "decision_tree", "tabnet", "ebm"}
     for name, spec in BASELINES.items():
-        assert spec.method == name
-        assert spec.importance_method
-        assert set(spec.defaults) == {"classification", "regression"}
+        assert spec.id == name and spec.kind == "baseline" and spec.script == "baseline_experiment.py"
+        assert spec.explanation and spec.explainer
+        assert set(spec.search_space) == {"classification", "regression"}
 
 
 def test_unknown_baseline_and_parameter_are_rejected() -> None:
-    with pytest.raises(ValueError, match="unknown baseline"):
-        get_baseline("xgboost")
+    with pytest.raises(ValueError, match="unknown method"):
+        get_method("xgboost")
     with pytest.raises(ValueError, match="no parameters"):
-        BASELINES["random_forest"].resolve_params("classification", {"iterations": 5})
+        BASELINES["tabnet"].resolve_params("classification", {"iterations": 5})  # our own wrapper: closed set
 
 
-def test_aggregate_inputs_sums_columns_of_a_feature() -> None:
-    values = np.array([0.1, 0.2, 0.3, 0.4])
-    np.testing.assert_allclose(aggregate_inputs(values, np.array([0, 1, 1, 2]), 4), [0.1, 0.5, 0.4, 0.0])
-
-
-def test_logistic_regression_importance_uses_absolute_coefficients(csv_paths: dict[str, str]) -> None:
-    """Negative effects count by their size (the public code ranked signed coefficients)."""
+def test_logistic_regression_explanation_is_coefficient_times_centred_input(csv_paths: dict[str, str]) -> None:
+    """Exact on the decision function: β_j/σ_j · (x_j − m_j); negative effects count by their size."""
     raw = load_dataset(dataset_path=csv_paths["binary"])
     spec = BASELINES["logistic_regression"]
     split = prepare_split(raw, mode="classification", seed=0, encoding_type=spec.encoding)
     model = spec.build(split, seed=0).fit(split.X_train, split.y_train)
-    importances = dict(zip(split.feature_names, spec.importances(model, split), strict=True))
-    coefficient = model[-1].coef_[0][split.input_names.index("x1")]
-    assert importances["x1"] == max(importances.values())
-    assert importances["x2"] > importances["noise"]
-    assert abs(coefficient) == pytest.approx(importances["x1"])
+    attribution = spec.explain(model, split, split.X_test)
+    assert attribution.exact and attribution.additivity_error() < 1e-5
+    np.testing.assert_allclose(attribution.output[:, 0], model.decision_function(split.X_test), atol=1e-5)
+    column = split.input_names.index("x2")
+    scaler, linear = model[0], model[-1]
+    mean = split.X_train.astype(np.float64).mean(axis=0)
+    expected = linear.coef_[0][column] / scaler.scale_[column] * (split.X_test[:, column] - mean[column])
+    np.testing.assert_allclose(attribution.values[:, split.feature_names.index("x2"), 0], expected, atol=1e-5)
+    importance = dict(zip(split.feature_names, attribution.global_importance(), strict=True))
+    assert importance["x1"] == max(importance.values()) and importance["x2"] > importance["noise"]
 
 
-def test_multiclass_importances_aggregate_one_hot_columns_to_features(csv_paths: dict[str, str]) -> None:
+def test_multiclass_explanations_aggregate_one_hot_columns_to_features(csv_paths: dict[str, str]) -> None:
     raw = load_dataset(dataset_path=csv_paths["multiclass"])
     spec = BASELINES["logistic_regression"]
     split = prepare_split(raw, mode="classification", seed=0, encoding_type=spec.encoding)
     assert split.n_inputs > split.n_features  # one-hot colour and flag
     model = spec.build(split, seed=0).fit(split.X_train, split.y_train)
-    expected = np.zeros(split.n_features)
-    np.add.at(expected, split.input_to_feature, np.abs(model[-1].coef_).sum(axis=0))
-    np.testing.assert_allclose(spec.importances(model, split), expected)
+    attribution = spec.explain(model, split, split.X_test)
+    assert attribution.values.shape == (split.n_test, split.n_features, 3)
+    assert attribution.feature_names == tuple(split.feature_names)
+    assert attribution.additivity_error() < 1e-5  # summing a feature's columns keeps additivity
+
+
+@pytest.mark.parametrize("model_name", ["random_forest", "decision_tree", "catboost", "ebm"])
+@pytest.mark.parametrize("task", TASKS)
+def test_exact_baseline_explanations_add_up_and_vanish_at_the_reference(
+    model_name: str, task: str, csv_paths: dict[str, str]
+) -> None:
+    spec = BASELINES[model_name]
+    mode = "regression" if task == "regression" else "classification"
+    split = prepare_split(load_dataset(dataset_path=csv_paths[task]), mode=mode, seed=0, encoding_type=spec.encoding)
+    model = spec.build(split, seed=0, params=spec.smoke_params)
+    X_train, X_test = spec.inputs(split)
+    model.fit(X_train, split.y_train)
+    attribution = spec.explain(model, split, X_test)
+    assert attribution.exact and attribution.reference_name.startswith("training mean")
+    n_outputs = 3 if task == "multiclass" else 1
+    assert attribution.values.shape == (split.n_test, split.n_features, n_outputs)
+    scale = max(1.0, float(np.abs(attribution.output).max()))
+    assert attribution.additivity_error() < 1e-5 * scale
+    assert np.abs(attribution.values).max() > 0
+    # The reference row itself gets zero attributions, and the rest is the model's output there.
+    reference, _ = runner_reference(spec, X_train)
+    at_reference = spec.explain(model, split, reference)
+    assert np.abs(at_reference.values).max() < 1e-6 * scale
+    np.testing.assert_allclose(at_reference.rest, at_reference.output, atol=1e-6 * scale)
+
+
+def runner_reference(spec, X_train):
+    from methods import reference_inputs
+
+    point, name = reference_inputs(X_train, "mean")
+    return (point if spec.input_kind == "frame" else point[None, :].astype(np.float32)), name
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -135,15 +174,30 @@ def test_baseline_end_to_end(model_name: str, task: str, csv_paths: dict[str, st
     assert len(report["top_10_features"]) == len(features)
     assert report["train_time"] > 0 and report["inference_time"] > 0
     assert report["config"]["device"] == "cpu"
-    assert report["config"]["model_params"] == BASELINES[model_name].resolve_params(
-        mode, baseline_experiment.model_overrides(report["config"])
+    spec = BASELINES[model_name]
+    assert report["config"]["model_params"] == spec.resolve_params(
+        mode, runner.model_params(spec, report["config"], mode)
     )
+    # Every baseline writes its local explanation; exact ones add up to the explained output.
+    explanations = read_explanations(
+        results_path(tmp_path, model_name, f"synthetic_{task}", 0).parent / EXPLANATIONS_FILENAME
+    )
+    assert explanations["explainer"] == spec.explainer and explanations["values"].shape[:2] == (report["n_test"], 5)
+    assert report["explanation"]["exact"] == explanations["exact"]
+    if explanations["exact"]:
+        gap = explanations["values"].sum(1) + explanations["rest"] - explanations["output"]
+        assert np.abs(gap).max() < 1e-4 * max(1.0, float(np.abs(explanations["output"]).max()))
     if task == "regression":
+        labels = pd.read_csv(csv_paths[task])["label"].to_numpy()
+        variance = float(np.var(labels))
+        if model_name not in NO_FLOOR:
+            assert report["test_mse"] < 0.5 * variance  # explains at least half of the target's variance
         assert np.isfinite(report["test_mse"])
     else:
         assert report["n_classes"] == (2 if task == "binary" else 3)
-        assert 0.0 <= report["test_auroc"] <= 1.0
         assert 0.0 <= report["test_accuracy"] <= 1.0
+        if model_name not in NO_FLOOR:
+            assert report["test_auroc"] > 0.75, f"{model_name} on {task}: AUROC {report['test_auroc']:.3f}"
 
 
 def test_tabnet_learns_on_credit_g() -> None:
@@ -265,14 +319,18 @@ def test_cuda_without_a_gpu_is_a_user_error(capsys, tmp_path, csv_paths: dict[st
 
 @pytest.mark.parametrize(
     ("model_name", "module", "package"),
-    [("catboost", "catboost", "pip install catboost"), ("tabnet", "pytorch_tabnet", "pip install pytorch-tabnet")],
+    [
+        ("catboost", "catboost", "pip install catboost"),
+        ("tabnet", "pytorch_tabnet", "pip install pytorch-tabnet"),
+        ("ebm", "interpret", "pip install interpret-core"),
+    ],
 )
 def test_missing_optional_dependency_names_the_package(
     model_name: str, module: str, package: str, capsys, tmp_path, csv_paths, monkeypatch
 ) -> None:
     for name in [name for name in sys.modules if name == module or name.startswith(module + ".")]:
         monkeypatch.delitem(sys.modules, name)
-    for name in (module, f"{module}.tab_model"):
+    for name in (module, f"{module}.tab_model", f"{module}.glassbox"):
         monkeypatch.setitem(sys.modules, name, None)  # makes "import <name>" raise ImportError
     assert_user_error(
         capsys, tmp_path, "--model_name", model_name, "--dataset_path", csv_paths["binary"], *FAST_FLAGS,

@@ -19,7 +19,13 @@ import pytest
 import torch
 
 import main_experiment
-from experiments.results import CLASSIFICATION_METRICS, COMMON_KEYS, REGRESSION_METRICS, read_report
+from experiments.results import (
+    CLASSIFICATION_METRICS,
+    COMMON_KEYS,
+    REGRESSION_METRICS,
+    read_explanations,
+    read_report,
+)
 from models.networks import INNNetwork, SnapshotEnsemble
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,21 +108,25 @@ def test_results_json_has_the_original_keys_and_the_run_description(credit_g_run
 def test_explanations_add_up_and_define_the_global_importance(credit_g_run):
     _, run = credit_g_run
     report = json.loads((run / "output_info.json").read_text())
-    with np.load(run / "explanations.npz") as npz:
-        arrays = {key: npz[key] for key in npz.files}
+    arrays = read_explanations(run / "explanations.npz")
     n, f, d = 200, 20, report["n_inputs"]
-    assert arrays["weights"].shape == (n, d + 1, 1)
-    assert arrays["contributions"].shape == (n, f, 1) and arrays["bias"].shape == (n, 1)
-    assert arrays["logits"].shape == (n, 1) and arrays["y_true"].shape == (n,)
+    assert arrays["schema_version"] == 2 and arrays["explainer"] == "inn" and arrays["exact"] is True
+    assert arrays["reference_name"] == "training mean" and arrays["reference"].shape == (d,)
+    assert report["explanation"]["reference"] == "training mean" and report["explanation"]["exact"] is True
+    weights = arrays["extra_weights"]
+    assert weights.shape == (n, d + 1, 1)
+    assert arrays["values"].shape == (n, f, 1) and arrays["rest"].shape == (n, 1)
+    assert arrays["output"].shape == (n, 1) and arrays["y_true"].shape == (n,)
     assert arrays["feature_names"].tolist() == report["feature_names"]
     assert arrays["input_to_feature"].shape == (d,) and arrays["input_names"].shape == (d,)
     assert arrays["classes"].tolist() == ["bad", "good"]
-    # Exact: per-original-feature contributions plus bias are the logits.
-    np.testing.assert_allclose(arrays["contributions"].sum(axis=1) + arrays["bias"], arrays["logits"], atol=1e-5)
-    # ... and the bias is the generated bias row.
-    np.testing.assert_allclose(arrays["bias"], arrays["weights"][:, -1, :], atol=1e-6)
+    # Exact: per-original-feature contributions plus the rest are the logits.
+    np.testing.assert_allclose(arrays["values"].sum(axis=1) + arrays["rest"], arrays["output"], atol=1e-5)
+    # ... and the rest is the generated bias plus the reference's share, b(x) + Σ_j W_j(x)·m_j.
+    reference_share = np.einsum("ndc,d->nc", weights[:, :-1, :].astype(np.float64), arrays["reference"])
+    np.testing.assert_allclose(arrays["rest"], weights[:, -1, :] + reference_share, atol=1e-5)
     # Global importance = mean |contribution| over ALL test rows (no labels used), normalised.
-    importance = np.abs(arrays["contributions"].astype(np.float64)).mean(axis=0).sum(axis=-1)
+    importance = np.abs(arrays["values"].astype(np.float64)).mean(axis=0).sum(axis=-1)
     importance /= importance.sum()
     reported = np.array([report["feature_importances"][name] for name in report["feature_names"]])
     np.testing.assert_allclose(reported, importance, rtol=1e-4)
@@ -136,9 +146,8 @@ def test_model_file_rebuilds_the_ensemble_that_made_the_predictions(credit_g_run
         members.append(member.eval())
     split = prepare_split(load_dataset(31), mode="classification", seed=0, test_split_size=0.2)
     with torch.no_grad():
-        logits, _ = SnapshotEnsemble(members).eval()(torch.from_numpy(split.X_test))
-    with np.load(run / "explanations.npz") as npz:
-        np.testing.assert_allclose(logits.numpy(), npz["logits"], atol=1e-5)
+        logits = SnapshotEnsemble(members).eval()(torch.from_numpy(split.X_test)).logits
+    np.testing.assert_allclose(logits.numpy(), read_explanations(run / "explanations.npz")["output"], atol=1e-5)
 
 
 def test_finished_run_is_skipped_without_force(credit_g_run, capsys):
@@ -160,8 +169,7 @@ def test_force_reruns_and_the_same_seed_gives_the_same_results(tmp_path, capsys)
     assert main_experiment.main(args) == 0
     run = output / "inn" / "colours" / "0"
     first = json.loads((run / "output_info.json").read_text())
-    with np.load(run / "explanations.npz") as npz:
-        first_logits = npz["logits"]
+    first_logits = read_explanations(run / "explanations.npz")["output"]
     stamp = (run / "output_info.json").stat().st_mtime_ns
 
     assert main_experiment.main([*args, "--force"]) == 0
@@ -170,12 +178,12 @@ def test_force_reruns_and_the_same_seed_gives_the_same_results(tmp_path, capsys)
     second = json.loads((run / "output_info.json").read_text())
     for key in ("train_auroc", "test_auroc", "test_accuracy", "feature_importances", "epoch_losses"):
         assert second[key] == first[key], key
-    with np.load(run / "explanations.npz") as npz:
-        np.testing.assert_array_equal(npz["logits"], first_logits)
-        # Multiclass: one-hot inputs of 'colour' are summed back into one feature, still exact.
-        assert npz["contributions"].shape == (16, 3, 3) and npz["weights"].shape[1:] == (5 + 1, 3)
-        assert npz["input_to_feature"].tolist() == [0, 1, 2, 2, 2]
-        np.testing.assert_allclose(npz["contributions"].sum(axis=1) + npz["bias"], npz["logits"], atol=1e-5)
+    npz = read_explanations(run / "explanations.npz")
+    np.testing.assert_array_equal(npz["output"], first_logits)
+    # Multiclass: one-hot inputs of 'colour' are summed back into one feature, still exact.
+    assert npz["values"].shape == (16, 3, 3) and npz["extra_weights"].shape[1:] == (5 + 1, 3)
+    assert npz["input_to_feature"].tolist() == [0, 1, 2, 2, 2]
+    np.testing.assert_allclose(npz["values"].sum(axis=1) + npz["rest"], npz["output"], atol=1e-5)
     assert first["task"] == "multiclass" and first["n_classes"] == 3
 
     assert main_experiment.main([*args, "--seed", "1"]) == 0  # another seed: another split and model
@@ -195,22 +203,25 @@ def test_regression_end_to_end(tmp_path):
         assert key in report, key
     assert not set(CLASSIFICATION_METRICS) & set(report)
     assert report["train_mse"] >= 0 and report["test_mse"] >= 0
-    with np.load(run / "explanations.npz") as npz:
-        # In target units (around 50): additive up to float32 rounding of such values.
-        np.testing.assert_allclose(npz["contributions"].sum(axis=1) + npz["bias"], npz["logits"], atol=1e-4)
-        assert npz["classes"].size == 0 and npz["y_true"].dtype == np.float64
+    npz = read_explanations(run / "explanations.npz")
+    # In target units (around 50): additive up to float32 rounding of such values.
+    np.testing.assert_allclose(npz["values"].sum(axis=1) + npz["rest"], npz["output"], atol=1e-4)
+    assert npz["classes"].size == 0 and npz["y_true"].dtype == np.float64 and npz["output_name"] == "prediction"
     payload = torch.load(run / "model.pt")
     assert payload["target_scale"] > 1 and payload["target_mean"] == pytest.approx(50, abs=5)
 
 
-def test_tabresnet_end_to_end_writes_no_explanations(tmp_path):
+def test_tabresnet_end_to_end_writes_gradient_explanations(tmp_path):
     data = _csv(tmp_path / "small.csv")
     output = tmp_path / "out"
     assert main_experiment.main([*FAST, "--dataset_path", str(data), "--output_dir", str(output)]) == 0
     run = output / "tabresnet" / "small" / "0"
-    assert sorted(p.name for p in run.iterdir()) == ["model.pt", "output_info.json"]
+    assert sorted(p.name for p in run.iterdir()) == ["explanations.npz", "model.pt", "output_info.json"]
     report = read_report(run / "output_info.json")
-    assert report["method"] == "tabresnet" and report["importance_method"] == "mean |gradient·x|"
+    assert report["method"] == "tabresnet" and report["explanation"]["explainer"] == "gradient_x_input"
+    assert report["explanation"]["exact"] is False and report["explanation"]["additivity_error"] is None
+    npz = read_explanations(run / "explanations.npz")
+    assert npz["exact"] is False and npz["values"].shape == (16, 3, 1)
     assert torch.load(run / "model.pt")["network"] == "TabResNetNetwork"
 
 

@@ -23,7 +23,7 @@ from data import (
     load_dataset,
     prepare_split,
 )
-from experiments.errors import UserError
+from errors import UserError
 
 TINY_ARFF = """% a tiny dataset in OpenML's ARFF flavour
 @RELATION tiny

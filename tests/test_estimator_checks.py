@@ -1,4 +1,4 @@
-"""scikit-learn's own estimator checks for every estimator of ``models.estimators.ESTIMATORS``.
+"""scikit-learn's own estimator checks for every neural estimator of the method registry.
 
 The estimators are run with a tiny network and few epochs so the whole suite takes seconds. Every check
 that is expected to fail is listed in ``EXPECTED_FAILURES`` with its reason; nothing else is skipped.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from models.estimators import ESTIMATORS
+from methods import neural_estimators
+
+ESTIMATORS = neural_estimators()
 
 TINY = {"nr_epochs": 2, "hidden_size": 8, "nr_blocks": 1, "device": "cpu"}
 

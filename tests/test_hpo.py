@@ -16,9 +16,10 @@ import pytest
 
 import baseline_experiment
 import main_experiment
+from errors import UserError
 from experiments import hpo
-from experiments.errors import UserError
 from experiments.results import read_report, results_path
+from methods import REGISTRY, Choice, FloatRange, IntRange
 
 NEURAL_DEFAULTS = {
     "nr_epochs": 2,
@@ -33,12 +34,12 @@ NEURAL_DEFAULTS = {
 def test_search_spaces_are_the_papers() -> None:
     inn = hpo.search_space("inn")
     assert inn == {
-        "nr_epochs": hpo.IntRange(10, 500),
-        "learning_rate": hpo.FloatRange(1e-5, 1e-1, log=True),
-        "batch_size": hpo.Choice((32, 64, 128, 256, 512)),
-        "weight_decay": hpo.FloatRange(1e-5, 1e-1, log=True),
-        "weight_norm": hpo.FloatRange(1e-5, 1e-1, log=True),
-        "dropout": hpo.FloatRange(0.0, 0.5),
+        "nr_epochs": IntRange(10, 500),
+        "learning_rate": FloatRange(1e-5, 1e-1, log=True),
+        "batch_size": Choice((32, 64, 128, 256, 512)),
+        "weight_decay": FloatRange(1e-5, 1e-1, log=True),
+        "weight_norm": FloatRange(1e-5, 1e-1, log=True),
+        "dropout": FloatRange(0.0, 0.5),
     }
     assert hpo.search_space("tabresnet") == {name: p for name, p in inn.items() if name != "weight_norm"}
     assert set(hpo.search_space("catboost")) == {
@@ -49,11 +50,11 @@ def test_search_spaces_are_the_papers() -> None:
         "leaf_estimation_iterations",
         "iterations",
     }
-    assert hpo.search_space("random_forest")["n_estimators"] == hpo.IntRange(100, 4000)
-    assert hpo.search_space("decision_tree")["splitter"] == hpo.Choice(("best", "random"))
+    assert hpo.search_space("random_forest")["n_estimators"] == IntRange(100, 4000)
+    assert hpo.search_space("decision_tree")["splitter"] == Choice(("best", "random"))
     assert hpo.search_space("tabnet")["batch_size"].choices == (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
     # Classifier-only options have regression counterparts.
-    assert hpo.search_space("decision_tree", "regression")["criterion"] == hpo.Choice(("squared_error", "friedman_mse"))
+    assert hpo.search_space("decision_tree", "regression")["criterion"] == Choice(("squared_error", "friedman_mse"))
     assert set(hpo.search_space("logistic_regression", "regression")) == {"alpha", "fit_intercept"}
     assert hpo.to_model_params("logistic_regression", {"C": 2.0, "penalty": "none"}) == {"C": math.inf}
     assert hpo.to_model_params("logistic_regression", {"C": 2.0, "penalty": "l2"}) == {"C": 2.0}
@@ -163,7 +164,7 @@ def test_hpo_split_is_stratified_60_20_20() -> None:
 @pytest.fixture
 def few_epochs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Shrink the epoch range so that a trial takes seconds (the paper's range is 10..500)."""
-    monkeypatch.setitem(hpo.SEARCH_SPACES["inn"], "nr_epochs", hpo.IntRange(1, 3))
+    monkeypatch.setitem(REGISTRY["inn"].search_space["classification"], "nr_epochs", IntRange(1, 3))
 
 
 def test_main_experiment_hpo_three_trials(tmp_path: Path, few_epochs: None) -> None:
@@ -179,7 +180,7 @@ def test_main_experiment_hpo_three_trials(tmp_path: Path, few_epochs: None) -> N
     assert info["n_trials_run"] == 3 and info["metric"] == "valid_auroc" and info["seed"] == 1
     assert info["best_value"] == pytest.approx(trials["value"].max())
     for name, value in info["best_params"].items():
-        assert report["config"][name] == value  # the refit uses the best configuration
+        assert report["config"]["model_params"][name] == value  # the refit uses the best configuration
     assert report["n_train"] == 800 and report["n_test"] == 200  # refit on train+valid, tested once
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.errors import UserError
+from errors import UserError
 from experiments.results import EXPLANATIONS_FILENAME, build_report, results_path, write_json_atomic
 from plots import comparison
 from plots.style import METHOD_COLORS, METHOD_LABELS, method_color, method_label, method_order

@@ -18,6 +18,8 @@ import pytest
 import torch
 from torch import nn
 
+from explainers.gradient import GradientTimesInput
+from models._runtime import FlatAdam, FlatParameters, flush_denormals, limit_threads, resolve_threads
 from models.augmentation import (
     FGSM_EPSILON,
     NOISE_STD,
@@ -30,21 +32,34 @@ from models.augmentation import (
     mixup,
 )
 from models.estimators import INNClassifier, TabResNetClassifier
-from models.explainers import GradientTimesInput
-from models.networks import INNNetwork, SnapshotEnsemble, TabResNetNetwork, linear_logits
+from models.inference import predict_in_batches
+from models.networks import INNNetwork, NetworkOutput, SnapshotEnsemble, TabResNetNetwork, linear_logits
 from models.schedule import build_schedule
-from models.training import (
-    FlatAdam,
-    FlatParameters,
-    TrainingConfig,
-    batch_bounds,
-    flush_denormals,
-    limit_threads,
-    make_loss,
-    predict_in_batches,
-    resolve_threads,
-    train_snapshot_ensemble,
-)
+from models.training import TaskLoss, TrainingConfig, add_l1, batch_bounds, train_snapshot_ensemble
+
+WEIGHT_NORM = 0.1
+
+
+def inn_like_loss(weight_norm: float = WEIGHT_NORM, class_weights: torch.Tensor | None = None):
+    """The hook INN's estimator builds: the task loss plus ``weight_norm · mean|W|`` when weights exist."""
+    task_loss = TaskLoss("binary", class_weights)
+
+    def loss(network, x, y, output, mixing):
+        value = task_loss(output.logits, y, mixing)
+        if output.weights is not None and weight_norm > 0:
+            value = add_l1(value, output.weights, weight_norm)
+        return value
+
+    return loss
+
+
+def plain_loss(output, target: torch.Tensor, weight_norm: float = WEIGHT_NORM) -> torch.Tensor:
+    """The same objective written plainly: BCE plus the mean absolute generated weight."""
+    value = torch.nn.functional.binary_cross_entropy_with_logits(output.logits[:, 0], target)
+    if output.weights is not None:
+        value = value + weight_norm * output.weights.abs().mean()
+    return value
+
 
 # ------------------------------------------------------------------------------------------ references
 
@@ -86,7 +101,6 @@ def reference_training(
         nr_cycles=config.nr_restarts,
         t_mult=config.scheduler_t_mult,
     )
-    loss_fn = make_loss("binary", config.weight_norm, None)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     snapshots, losses, step = [], [], 0
@@ -96,7 +110,7 @@ def reference_training(
         total = 0.0
         for start, end in bounds:
             rows = order[start:end]
-            loss = loss_fn(network(x[rows]), y[rows], None)
+            loss = plain_loss(network(x[rows]), y[rows])
             for group in optimizer.param_groups:
                 group["lr"] = float(schedule.learning_rates[step])
             optimizer.zero_grad()
@@ -134,17 +148,17 @@ class RecordingNetwork(nn.Module):
         self.linear = nn.Linear(n_inputs, 1)
         self.seen: list[torch.Tensor] = []
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def forward(self, x: torch.Tensor) -> NetworkOutput:
         if self.training:
             self.seen.append(x.detach().clone())
-        return self.linear(x), None
+        return NetworkOutput(self.linear(x))
 
 
 def test_training_batches_are_seeded_permutations_sliced_like_a_dataloader():
     x, y = tiny_data(n_rows=33)
     config = TrainingConfig(nr_epochs=3, batch_size=8, warmup_epochs=1, nr_restarts=1)
     network = RecordingNetwork(x.shape[1])
-    train_snapshot_ensemble(network, x, y, objective="binary", config=config, seed=7)
+    train_snapshot_ensemble(network, x, y, loss=inn_like_loss(), config=config, seed=7)
     generator = torch.Generator().manual_seed(7)
     expected = []
     for _ in range(config.nr_epochs):
@@ -193,7 +207,7 @@ def test_flat_parameters_share_storage_and_release_it():
         flat.parameter.add_(1.0)  # one update of the flat buffer moves every module parameter
     for name, param in network.named_parameters():
         torch.testing.assert_close(param.detach(), before[name] + 1.0)
-    loss = network(torch.randn(6, 3))[0].sum()
+    loss = network(torch.randn(6, 3)).logits.sum()
     flat.zero_grad()
     loss.backward()  # gradients accumulate into the views of the flat gradient
     assert flat.parameter.grad.abs().sum() > 0
@@ -209,11 +223,11 @@ def test_flat_parameters_share_storage_and_release_it():
 @pytest.mark.parametrize("network_type", [INNNetwork, TabResNetNetwork])
 def test_training_loop_matches_a_plain_reference_loop(network_type):
     x, y = tiny_data(n_rows=45)
-    config = TrainingConfig(nr_epochs=6, batch_size=16, warmup_epochs=1, nr_restarts=2, weight_norm=0.1)
+    config = TrainingConfig(nr_epochs=6, batch_size=16, warmup_epochs=1, nr_restarts=2)
     torch.manual_seed(3)
     network = network_type(n_inputs=x.shape[1], n_outputs=1, hidden_size=8, nr_blocks=1)
     reference_network = copy.deepcopy(network)
-    result = train_snapshot_ensemble(network, x, y, objective="binary", config=config, seed=5)
+    result = train_snapshot_ensemble(network, x, y, loss=inn_like_loss(), config=config, seed=5)
     snapshots, losses = reference_training(reference_network, x, y, config, seed=5)
     assert len(result.ensemble.members) == len(snapshots) == 2
     np.testing.assert_allclose(result.epoch_losses, losses, rtol=1e-5, atol=1e-6)
@@ -224,7 +238,7 @@ def test_training_loop_matches_a_plain_reference_loop(network_type):
             torch.testing.assert_close(state[key], expected[key], rtol=1e-5, atol=1e-5, msg=key)
     # the trained network keeps its final state and gets its own parameter storage back
     assert not network.training
-    torch.testing.assert_close(network(x)[0], reference_network.eval()(x)[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(network(x).logits, reference_network.eval()(x).logits, rtol=1e-5, atol=1e-5)
     assert all(param.grad is None for param in network.parameters())
 
 
@@ -241,7 +255,7 @@ def test_l1_term_is_weight_norm_times_mean_absolute_weight():
     logits = torch.randn(6, 1, generator=generator)
     weights = torch.randn(6, 4, 1, generator=generator, requires_grad=True)
     target = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0])
-    value = make_loss("binary", 0.3, None)((logits, weights), target, None)
+    value = add_l1(TaskLoss("binary")(logits, target), weights, 0.3)
     plain = (
         torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], target)
         + 0.3 * sum(abs(w) for w in weights.detach().reshape(-1).tolist()) / weights.numel()
@@ -324,7 +338,7 @@ def test_mixed_loss_matches_a_per_example_loop():
     target = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0])
     mixing = Mixing(perm=torch.tensor([2, 0, 1, 4, 3]), lam=torch.tensor([0.1, 0.5, 0.9, 1.0, 0.0]))
     class_weights = torch.tensor([0.7, 1.5])
-    value = make_loss("binary", 0.0, class_weights)((logits, None), target, mixing)
+    value = TaskLoss("binary", class_weights)(logits, target, mixing)
 
     def bce(z, label):
         return -(label * math.log(1 / (1 + math.exp(-z))) + (1 - label) * math.log(1 - 1 / (1 + math.exp(-z))))
@@ -407,33 +421,33 @@ def test_preallocated_batched_prediction_matches_one_unbatched_pass(n_rows, n_ou
     members = [INNNetwork(n_inputs=4, n_outputs=n_outputs, hidden_size=8, nr_blocks=1) for _ in range(2)]
     model = SnapshotEnsemble(members).eval()
     x = torch.randn(n_rows, 4)
-    logits, weights = predict_in_batches(model, x, batch_size=7, with_weights=True)
+    gathered = predict_in_batches(model, x, batch_size=7, fields=("logits", "weights", "concepts"))
+    logits, weights = gathered["logits"], gathered["weights"]
     with torch.no_grad():
-        expected_logits, expected_weights = model(x)
+        expected = model(x)
     assert logits.shape == (n_rows, n_outputs) and weights.shape == (n_rows, 5, n_outputs)
-    torch.testing.assert_close(logits, expected_logits)
-    torch.testing.assert_close(weights, expected_weights)
-    logits_only, none = predict_in_batches(model, x, batch_size=4)
-    assert none is None
-    torch.testing.assert_close(logits_only, expected_logits)
+    torch.testing.assert_close(logits, expected.logits)
+    torch.testing.assert_close(weights, expected.weights)
+    assert gathered["concepts"] is None  # a field the network does not produce
+    logits_only = predict_in_batches(model, x, batch_size=4)
+    assert set(logits_only) == {"logits"}
+    torch.testing.assert_close(logits_only["logits"], expected.logits)
 
 
 def test_batched_gradient_times_input_matches_a_per_example_loop():
     x, y = tiny_data(n_rows=30)
     labels = (y + (x[:, 2] > 1).float()).long().numpy()  # three classes
     estimator = TabResNetClassifier(nr_epochs=2, hidden_size=8, nr_blocks=1, batch_size=8).fit(x.numpy(), labels)
-    attribution = GradientTimesInput(batch_size=7).explain(estimator, x.numpy())
+    attribution = GradientTimesInput(estimator.logits_function(), batch_size=7).explain(x.numpy())
     network = estimator.model_
     for i in range(x.shape[0]):
         row = x[i : i + 1].clone().requires_grad_(True)
-        logits, _ = network(row)
+        logits = network(row).logits
         for c in range(logits.shape[1]):
             (gradient,) = torch.autograd.grad(logits[0, c], row, retain_graph=True)
             np.testing.assert_allclose(attribution.values[i, :, c], (gradient[0] * x[i]).numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(attribution.output[i], logits[0].detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(
-        attribution.values.sum(axis=1) + attribution.baseline, attribution.output, rtol=1e-5, atol=1e-5
-    )
+    assert attribution.reference_name == "zero" and not attribution.exact
 
 
 # ------------------------------------------------------------------------------- threads, denormals, compile
@@ -504,7 +518,7 @@ def test_cuda_training_synchronises_once_per_epoch(probability):
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            train_snapshot_ensemble(network, x, y, objective="binary", config=config, seed=0)
+            train_snapshot_ensemble(network, x, y, loss=inn_like_loss(), config=config, seed=0)
         finally:
             torch.cuda.set_sync_debug_mode(previous)
     synchronising = [w for w in caught if "synchroniz" in str(w.message).lower()]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from errors import UserError
 from experiments import sweep
-from experiments.errors import UserError
 from experiments.results import ERROR_FILENAME, read_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +41,8 @@ FAKE_SCRIPT = textwrap.dedent(
     def build_parser():
         parser = argparse.ArgumentParser()
         parser.add_argument("--interpretable", action="store_true")
+        parser.add_argument("--method", default=None)
+        parser.add_argument("--variant", default=None)
         parser.add_argument("--model_name", default=None)
         parser.add_argument("--dataset_id", default=None)
         parser.add_argument("--dataset_path", default=None)
@@ -52,7 +54,7 @@ FAKE_SCRIPT = textwrap.dedent(
 
     def main():
         args = build_parser().parse_args()
-        method = "inn" if args.interpretable else (args.model_name or "tabresnet")
+        method = "inn" if args.interpretable else (args.method or args.model_name or "tabresnet")
         key = args.dataset_id if args.dataset_path is None else Path(args.dataset_path).stem
         if os.environ.get("FAKE_MARKERS"):
             marker = Path(os.environ["FAKE_MARKERS"]) / f"{{method}}_{{key}}_{{args.seed}}"
@@ -68,8 +70,9 @@ FAKE_SCRIPT = textwrap.dedent(
             metrics={{"train_auroc": 1.0, "train_accuracy": 1.0, "test_auroc": 0.5, "test_accuracy": 0.5}},
             train_time=0.0, inference_time=0.0, importances=[1.0, 1.0],
             config={{"nr_epochs": args.nr_epochs, "threads": os.environ.get("OMP_NUM_THREADS")}},
+            variant=args.variant,
         )
-        write_json_atomic(results_path(args.output_dir, method, key, args.seed), report)
+        write_json_atomic(results_path(args.output_dir, method, key, args.seed, args.variant), report)
         return 0
 
     if __name__ == "__main__":
@@ -209,8 +212,26 @@ def test_pass_through_flags_go_to_the_scripts_that_know_them(tmp_path: Path, fak
         with pytest.raises(UserError, match=message):
             sweep.method_flags(sweep.Sweep(**{**spec.__dict__, "passthrough": passthrough}))
     command = sweep.cell_command(spec, spec.cells()[0], ["--nr_epochs", "3"])
-    assert command[:3] == [sys.executable, str(fake_script), "--interpretable"]
-    assert command[3:] == ["--dataset_id", "31", "--seed", "0", "--output_dir", str(tmp_path), "--nr_epochs", "3"]
+    assert command[:4] == [sys.executable, str(fake_script), "--method", "inn"]
+    assert command[4:] == ["--dataset_id", "31", "--seed", "0", "--output_dir", str(tmp_path), "--nr_epochs", "3"]
+    # A variant of the whole sweep: every cell gets it, and its results and state live under <method>-<variant>.
+    variant = sweep.Sweep(**{**spec.__dict__, "variant": "wn0.01"})
+    cell = variant.cells()[0]
+    assert sweep.cell_command(variant, cell)[-2:] == ["--variant", "wn0.01"]
+    assert variant.results_path(cell) == tmp_path / "inn-wn0.01" / "31" / "0" / "output_info.json"
+    with pytest.raises(UserError, match="set by the sweep"):
+        sweep.method_flags(sweep.Sweep(**{**spec.__dict__, "passthrough": ("--variant", "x")}))
+
+
+def test_methods_accept_spaces_and_commas_and_come_from_the_registry() -> None:
+    from methods import REGISTRY
+
+    assert sweep.parse_methods(["inn", "tabresnet"]) == sweep.parse_methods(["inn,tabresnet"]) == ["inn", "tabresnet"]
+    assert sweep.parse_methods(["inn,ebm", "inn"]) == ["inn", "ebm"]
+    assert set(sweep.SCRIPTS) == set(REGISTRY)
+    assert sweep.build_parser().parse_args(["--datasets", "31"]).methods == list(REGISTRY)
+    with pytest.raises(UserError, match="unknown method"):
+        sweep.parse_methods(["inn,xgboost"])
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,0 +1,192 @@
+"""One run of any registered method: load, split, (tune,) fit, evaluate, explain, write, as one function.
+
+Both experiment scripts are thin shells over :func:`run`: ``main_experiment.py`` for the neural methods,
+``baseline_experiment.py`` for the baselines. The method comes from the registry (``methods``), so a new
+method needs no change here. Everything the run writes lands in its folder as one unit
+(``experiments.results.write_run_atomically``): ``output_info.json``, ``explanations.npz`` (every method),
+``model.pt`` (networks) and, with HPO, ``trials.csv``.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from errors import UserError
+from experiments import cli
+from experiments.results import (
+    EXPLANATIONS_FILENAME,
+    MODEL_FILENAME,
+    RESULTS_FILENAME,
+    build_report,
+    explanation_arrays,
+    json_bytes,
+    npz_bytes,
+    results_path,
+    run_dir,
+    split_fields,
+    summary_line,
+    write_run_atomically,
+)
+from methods import MethodSpec, Mode, get_method
+
+
+def model_params(spec: MethodSpec, config: Mapping[str, Any], mode: Mode) -> dict[str, Any]:
+    """The estimator parameters a configuration sets explicitly (the method's defaults fill in the rest).
+
+    Neural methods: every flag named like an estimator parameter. Baselines: their own flags
+    (``--catboost_iterations`` ...) when given. Values left at ``None`` keep the method's default.
+    """
+    if spec.kind == "neural":
+        known = spec.defaults(mode)
+        return {name: config[name] for name in known if config.get(name) is not None}
+    return {flag.parameter: config[flag.name] for flag in spec.flags if config.get(flag.name) is not None}
+
+
+def evaluate(model: Any, inputs: Mapping[str, Any], split: Any) -> tuple[dict[str, float], float]:
+    """Train and test metrics of a fitted model, and the inference time on both parts."""
+    from experiments.metrics import classification_metrics, regression_metrics
+    from models.baselines import predict_output
+
+    start = time.perf_counter()
+    outputs = {part: predict_output(model, X, split.task) for part, X in inputs.items()}
+    inference_time = time.perf_counter() - start
+    metrics: dict[str, float] = {}
+    for part, output in outputs.items():
+        y_true = getattr(split, f"y_{part}")
+        if split.task == "regression":
+            metrics.update(regression_metrics(y_true, output, part))
+        else:
+            metrics.update(classification_metrics(y_true, output, split.n_classes, part))
+    return metrics, inference_time
+
+
+def network_file(model: Any, split: Any, method: str, config: Mapping[str, Any]) -> bytes:
+    """``model.pt``: the snapshot ensemble's state dicts with what is needed to rebuild it (tensors and text)."""
+    import torch
+
+    members = model.model_.members
+    payload = {
+        "method": method,
+        "network": type(members[0]).__name__,
+        "n_inputs": members[0].n_inputs,
+        "n_outputs": members[0].n_outputs,
+        "hyperparameters": {name: config[name] for name in ("nr_blocks", "hidden_size", "dropout") if name in config},
+        "snapshots": [{key: value.cpu() for key, value in member.state_dict().items()} for member in members],
+        "input_names": list(split.input_names),
+        "classes": split.classes,
+    }
+    if split.task == "regression":
+        payload["target_mean"], payload["target_scale"] = model.target_mean_, model.target_scale_
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+def run(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Load, split, (tune,) fit, evaluate, explain and write one run of ``config["method"]``; returns the report.
+
+    Args:
+        config: the script's flags: ``method``, ``variant``, the data and run flags of ``experiments.cli``,
+            the method's model flags, and optionally ``progress``.
+
+    Raises:
+        UserError: bad data, target, device, diverged training or a missing optional package (nothing is
+            written then).
+    """
+    from models.device import resolve_device
+
+    config = dict(config)
+    spec = get_method(config["method"])
+    method, variant, mode = spec.id, config.get("variant"), config["mode"]
+    device = resolve_device(config.get("device", "auto"))  # a missing GPU is an error for every model
+    if not spec.uses_device and spec.kind != "neural":
+        device = resolve_device("cpu")  # scikit-learn and interpret have no GPU path
+    encoding = config.get("encoding_type") or spec.encoding
+    raw = cli.load_raw_dataset(config)
+    split = cli.split_dataset(raw, config, encoding_type=encoding)
+    for note in split.notes:
+        print(f"note: {note}", file=sys.stderr)
+    params = model_params(spec, config, mode)
+
+    files: dict[str, bytes] = {}
+    hpo_summary = None
+    if config.get("hpo_tuning"):
+        from experiments.hpo import TRIALS_FILENAME, tune_method
+
+        # HPO (experiments/hpo.py): a 60/20/20 study on the run's training rows; the best configuration is refit.
+        params, tuning = tune_method(spec, raw, config, params=params, device=device, encoding=encoding)
+        files[TRIALS_FILENAME] = tuning.trials.to_csv(index=False).encode()
+        hpo_summary = tuning.summary(n_trials=config["n_trials"], timeout=config["hpo_timeout"], seed=config["seed"])
+
+    model = spec.build(split, seed=config["seed"], device=device, n_jobs=config.get("n_jobs", 1), params=params)
+    if config.get("progress") and "progress" in model.get_params():
+        model.set_params(progress=True)
+    X_train, X_test = spec.inputs(split)
+    start = time.perf_counter()
+    try:
+        model.fit(X_train, split.y_train)
+    except FloatingPointError as error:
+        raise UserError(str(error)) from None
+    train_time = time.perf_counter() - start
+    metrics, inference_time = evaluate(model, {"train": X_train, "test": X_test}, split)
+    start = time.perf_counter()
+    attribution = spec.explain(model, split, X_test, reference=config.get("reference", "mean"))
+    explain_time = time.perf_counter() - start
+
+    resolved = {key: str(value) if isinstance(value, Path) else value for key, value in config.items()}
+    resolved.update(
+        device=str(getattr(model, "device_", device)),
+        encoding_type=split.encoding_type,
+        model_params=spec.resolve_params(mode, params),
+    )
+    if hpo_summary is not None:
+        resolved["hpo"] = hpo_summary
+    extra: dict[str, Any] = {
+        "explain_time": explain_time,
+        "importance_method": f"mean |local attribution| per feature ({attribution.explainer})",
+        "feature_importances_signed": dict(
+            zip(split.feature_names, attribution.global_importance("signed_mean").tolist(), strict=True)
+        ),
+        "explanation": {
+            "explainer": attribution.explainer,
+            "exact": attribution.exact,
+            "signed": attribution.signed,
+            "reference": attribution.reference_name,
+            "output": attribution.output_name,
+            "description": spec.explanation,
+            "additivity_error": attribution.additivity_error() if attribution.exact else None,
+        },
+        "dropped_columns": split.dropped_columns,
+    }
+    for name in ("epoch_losses_", "snapshot_steps_", "best_epoch_"):
+        if hasattr(model, name):
+            value = getattr(model, name)
+            extra[name.rstrip("_")] = list(value) if isinstance(value, list | tuple) else value
+    report = build_report(
+        method=method,
+        variant=variant,
+        seed=config["seed"],
+        **split_fields(split),
+        n_inputs=int(np.shape(X_train)[1]),
+        metrics=metrics,
+        train_time=train_time,
+        inference_time=inference_time,
+        importances=attribution.global_importance("mean_abs"),
+        config=resolved,
+        extra=extra,
+    )
+    files[EXPLANATIONS_FILENAME] = npz_bytes(explanation_arrays(attribution, split))
+    if spec.kind == "neural":
+        files[MODEL_FILENAME] = network_file(model, split, method, config)
+    files[RESULTS_FILENAME] = json_bytes(report)
+    directory = run_dir(config["output_dir"], method, split.dataset_id, config["seed"], variant)
+    write_run_atomically(directory, files)
+    print(summary_line(report, results_path(config["output_dir"], method, split.dataset_id, config["seed"], variant)))
+    return report
