@@ -125,14 +125,29 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_method_flags(parser: argparse.ArgumentParser, specs: list[MethodSpec]) -> None:
-    """The method-specific flags of the registry (``--catboost_iterations`` ...), one group per method."""
+    """The method-specific flags of the registry (``--catboost_iterations`` ...), one group per method.
+
+    A flag that several methods declare (SENN's and DiSENN's ``--num_concepts``) is added once, in the group of
+    the first, and its help lists every method's default. Its default is None: each method's own default applies.
+    """
+    added: set[str] = set()
     for spec in specs:
-        if not spec.flags:
+        flags = [flag for flag in spec.flags if flag.name not in added]
+        if not flags:
             continue
         group = parser.add_argument_group(f"{spec.label} ({spec.id})")
-        defaults = spec.defaults("classification")
-        for flag in spec.flags:
-            flag.add_to(group, str(defaults.get(flag.parameter, "the library's")))
+        for flag in flags:
+            users = [other for other in specs if any(f.name == flag.name for f in other.flags)]
+            defaults = [
+                f"{other.id}: {other.defaults('classification').get(_parameter(other, flag.name), 'the library default')}"
+                for other in users
+            ]
+            flag.add_to(group, "; ".join(defaults) if len(users) > 1 else defaults[0].split(": ", 1)[1])
+            added.add(flag.name)
+
+
+def _parameter(spec: MethodSpec, flag_name: str) -> str:
+    return next(flag.parameter for flag in spec.flags if flag.name == flag_name)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

@@ -92,11 +92,12 @@ class Flag:
     choices: tuple[Any, ...] | None = None
 
     def add_to(self, group: argparse._ArgumentGroup, default_text: str) -> None:
-        """Add the flag (default None: the method's default applies) to an argparse group."""
+        """Add the flag to an argparse group; when it is not given, the method's own default applies (the
+        parsed namespace then has no such attribute)."""
         group.add_argument(
             f"--{self.name}",
             type=self.type,
-            default=None,
+            default=argparse.SUPPRESS,
             choices=self.choices,
             help=f"{self.help} (default {default_text})",
         )
