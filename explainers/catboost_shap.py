@@ -21,6 +21,12 @@ class CatBoostShapExplainer:
     id = "catboost_shap"
     exact = True
 
+    @staticmethod
+    def output(model, X: pd.DataFrame) -> np.ndarray:
+        """The output this explanation explains, ``(N, C)``: CatBoost's raw formula value (log-odds)."""
+        output = np.asarray(model.predict(X, prediction_type="RawFormulaVal"), dtype=np.float64)
+        return output.reshape(len(X), -1)
+
     def explain(
         self,
         model,

@@ -27,6 +27,12 @@ class EBMExplainer:
     id = "ebm"
     exact = True
 
+    @staticmethod
+    def output(model, X: pd.DataFrame) -> np.ndarray:
+        """The output this explanation explains, ``(N, C)``: the logit (regression: the prediction)."""
+        output = np.asarray(model.decision_function(X) if hasattr(model, "classes_") else model.predict(X))
+        return output.reshape(len(X), -1).astype(np.float64)
+
     def explain(
         self,
         model,

@@ -132,3 +132,10 @@ class NetworkGradientExplainer:
             output_name=model.output_name(),
         )
         return explainer.explain(X, reference=point, reference_name=name, feature_names=model.input_names())
+
+    @staticmethod
+    def output(model, X) -> np.ndarray:
+        """The output this explanation explains, ``(N, C)``: the network's logits (a regressor's predictions)."""
+        from explainers.inn import _network_output
+
+        return _network_output(model, X)

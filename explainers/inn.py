@@ -31,3 +31,16 @@ class INNExplainer:
                 "linear model (use a post-hoc explainer such as gradient_x_input)"
             )
         return explain(X, reference=reference)
+
+    @staticmethod
+    def output(model, X) -> np.ndarray:
+        """The output this explanation explains, ``(N, C)``, without explaining: logits (predictions)."""
+        return _network_output(model, X)
+
+
+def _network_output(model, X) -> np.ndarray:
+    if hasattr(model, "decision_function"):
+        scores = np.asarray(model.decision_function(X), dtype=np.float64)
+    else:
+        scores = np.asarray(model.predict(X), dtype=np.float64)
+    return scores.reshape(scores.shape[0], -1)

@@ -51,3 +51,9 @@ class LinearExplainer:
             output=output,
             output_name="logit" if is_classifier else "prediction",
         )
+
+    @staticmethod
+    def output(model, X) -> np.ndarray:
+        """The output this explanation explains, ``(N, C)``: the decision function (regression: predictions)."""
+        decision = np.asarray(model.decision_function(X) if hasattr(model, "decision_function") else model.predict(X))
+        return decision.reshape(decision.shape[0], -1).astype(np.float64)

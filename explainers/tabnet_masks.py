@@ -22,6 +22,15 @@ class TabNetMaskExplainer:
     id = "tabnet_masks"
     exact = False
 
+    @staticmethod
+    def output(model, X) -> np.ndarray:
+        """The output shown beside the masks, ``(N, 1)``: the probability of the predicted class (regression:
+        the prediction)."""
+        x = np.asarray(X, dtype=np.float32)
+        if model.task == "regression":
+            return np.asarray(model.predict(x), dtype=np.float64).reshape(-1, 1)
+        return np.asarray(model.predict_proba(x), dtype=np.float64).max(axis=1, keepdims=True)
+
     def explain(self, model, X, *, feature_names: Sequence[str] | None = None, **_: object) -> Attribution:
         """Masks over the input columns ``(N, D, 1)``; reference arguments are accepted and ignored."""
         x = np.asarray(X, dtype=np.float32)

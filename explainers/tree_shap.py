@@ -39,6 +39,16 @@ class TreeShapExplainer:
     id = "tree_shap"
     exact = True
 
+    @staticmethod
+    def output(model, X) -> np.ndarray:
+        """The output this explanation explains, ``(N, C)``: probabilities (binary: the positive class only), or
+        predictions for regression."""
+        x = np.asarray(X, dtype=np.float32)
+        if not hasattr(model, "classes_"):
+            return np.asarray(model.predict(x), dtype=np.float64).reshape(-1, 1)
+        proba = np.asarray(model.predict_proba(x), dtype=np.float64)
+        return proba[:, 1:] if proba.shape[1] == 2 else proba
+
     def explain(
         self, model, X, *, reference: np.ndarray, reference_name: str, feature_names: Sequence[str] | None = None
     ):

@@ -205,6 +205,13 @@ class MethodSpec:
             return attribution  # frame columns are the original features
         return attribution.aggregate(split.input_to_feature, split.feature_names)
 
+    def output(self, model: Any, X: Any) -> np.ndarray:
+        """The output the native explanation explains, ``(N, C)``, computed without explaining (logits for
+        networks, logistic regression, CatBoost and EBM; probabilities for scikit-learn trees)."""
+        from explainers import NATIVE_EXPLAINERS
+
+        return NATIVE_EXPLAINERS[self.explainer].output(model, X)
+
 
 def _mode(split: PreparedSplit) -> Mode:
     return "regression" if split.task == "regression" else "classification"
