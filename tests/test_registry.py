@@ -1,0 +1,186 @@
+"""The method registry: every registered method is complete, and one API and explanation suite runs over all of them.
+
+imodels-style: the suites below are parametrized over ``methods.REGISTRY`` itself, so a new entry is tested the
+moment it is added, and :func:`test_every_registered_method_is_complete` fails when an entry lacks a label, a
+colour, a search space for either task, smoke settings, a native explainer or an expected explanation kind in
+:data:`EXPLANATION_KINDS` (the one place where a new method's explanation is declared for the tests). Every
+list of methods in the project (script choices, sweep, HPO, plots, results) is checked to come from the registry.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from data import load_dataset, prepare_split
+from methods import MODES, REGISTRY, get_method, parse_run_id, reference_inputs, run_id
+
+#: What each method's native explanation is: "exact" (adds up to the explained output and vanishes at the
+#: reference), "approximate" (signed, not additive) or "unsigned" (attention-like, no direction).
+EXPLANATION_KINDS = {
+    "inn": "exact",
+    "tabresnet": "approximate",
+    "catboost": "exact",
+    "random_forest": "exact",
+    "logistic_regression": "exact",
+    "decision_tree": "exact",
+    "tabnet": "unsigned",
+    "ebm": "exact",
+    "senn": "exact",
+    "disenn": "exact",
+}
+#: Methods too slow for the registry-wide fit on every task, with the reason (they are tested elsewhere).
+BINARY_ONLY = {"tabnet": "TabNet's fits are tested per task in test_baselines.py; here binary only for time"}
+
+
+def test_every_registered_method_is_complete() -> None:
+    from explainers import NATIVE_EXPLAINERS
+
+    for method, spec in REGISTRY.items():
+        assert spec.id == method and re.fullmatch(r"[a-z][a-z0-9_]*", method), method  # a directory name, no '-'
+        assert spec.label and spec.summary and spec.explanation, method
+        assert re.fullmatch(r"#[0-9A-Fa-f]{6}", spec.color), method
+        assert set(spec.search_space) == set(MODES) and all(spec.search_space[mode] for mode in MODES), method
+        assert spec.smoke_params or spec.id == "logistic_regression", f"{method} has no smoke settings"
+        assert spec.explainer in NATIVE_EXPLAINERS, f"{method}: unknown native explainer {spec.explainer!r}"
+        assert method in EXPLANATION_KINDS, f"{method}: declare its explanation kind in EXPLANATION_KINDS"
+        for mode in MODES:
+            defaults = spec.defaults(mode)
+            assert isinstance(defaults, dict)
+            if spec.closed_parameters:  # every tuned parameter is a parameter of the estimator
+                assert set(spec.search_space[mode]) <= set(defaults) or method == "tabnet", method
+    colors = [spec.color for spec in REGISTRY.values()]
+    assert len(set(colors)) == len(colors), "two methods share a colour"
+    assert set(EXPLANATION_KINDS) >= set(REGISTRY)
+
+
+def test_every_list_of_methods_comes_from_the_registry() -> None:
+    import baseline_experiment
+    import main_experiment
+    from experiments import hpo, results, sweep
+    from plots import style
+
+    neural = [method for method, spec in REGISTRY.items() if spec.kind == "neural"]
+    baselines = [method for method, spec in REGISTRY.items() if spec.kind == "baseline"]
+    assert list(results.METHODS) == list(REGISTRY)
+    assert list(results.NEURAL_METHODS) == neural and list(results.BASELINE_METHODS) == baselines
+    method_action = next(a for a in main_experiment.build_parser()._actions if a.dest == "method")
+    assert list(method_action.choices) == neural
+    model_action = next(a for a in baseline_experiment.build_parser()._actions if a.dest == "model_name")
+    assert list(model_action.choices) == baselines
+    assert set(sweep.SCRIPTS) == set(REGISTRY)
+    assert all(sweep.SCRIPTS[m].script == REGISTRY[m].script for m in REGISTRY)
+    assert set(hpo.SEARCH_SPACES) == set(REGISTRY)
+    assert style.method_order(reversed(list(REGISTRY))) == list(REGISTRY)
+    assert all(
+        style.method_label(m) == REGISTRY[m].label and style.method_color(m) == REGISTRY[m].color for m in REGISTRY
+    )
+
+
+def test_run_ids_name_variants_in_the_results_tree() -> None:
+    assert run_id("inn") == "inn" and run_id("inn", "cdep-0.1") == "inn-cdep-0.1"
+    assert parse_run_id("inn-cdep-0.1") == ("inn", "cdep-0.1") and parse_run_id("random_forest") == (
+        "random_forest",
+        None,
+    )
+    assert get_method("inn-cdep-0.1").id == "inn"
+    for bad in ("-x", "a/b", "a b", ".."):
+        with pytest.raises(ValueError, match="variant"):
+            run_id("inn", bad)
+    with pytest.raises(ValueError, match="unknown method"):
+        get_method("xgboost")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One API and explanation suite over the whole registry, on the embedded credit-g (numerical and categorical
+# features) and on a small multiclass/regression frame
+
+
+@pytest.fixture(scope="module")
+def credit_g():
+    return load_dataset(dataset_id=31)
+
+
+@pytest.fixture(scope="module")
+def small_frames():
+    import pandas as pd
+
+    from data.loading import RawDataset
+
+    rng = np.random.default_rng(0)
+    n = 180
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    score = 2 * x1 - x2 + 1.5 * (colour == "red") + 0.3 * rng.normal(size=n)
+    X = pd.DataFrame({"x1": x1, "x2": x2, "colour": colour})
+    classes = pd.Series(np.array(["low", "mid", "high"])[np.digitize(score, np.quantile(score, [1 / 3, 2 / 3]))])
+    return {
+        "multiclass": RawDataset(
+            name="small", dataset_id="small", X=X, y=classes, categorical=[False, False, True], target="y"
+        ),
+        "regression": RawDataset(
+            name="small", dataset_id="small", X=X, y=pd.Series(10 * score + 50), categorical=[False, False, True],
+            target="y",
+        ),
+    }  # fmt: skip
+
+
+CASES = [
+    (method, task)
+    for method in REGISTRY
+    for task in ("binary", "multiclass", "regression")
+    if task == "binary" or method not in BINARY_ONLY
+]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(("method", "task"), CASES, ids=[f"{m}-{t}" for m, t in CASES])
+def test_every_method_fits_predicts_and_explains(method, task, credit_g, small_frames) -> None:
+    spec = REGISTRY[method]
+    raw = credit_g if task == "binary" else small_frames[task]
+    mode = "regression" if task == "regression" else "classification"
+    split = prepare_split(raw, mode=mode, seed=0, encoding_type=spec.encoding)
+    model = spec.build(split, seed=0, device="cpu", params=spec.smoke_params)
+    X_train, X_test = spec.inputs(split)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X_train, split.y_train)
+    # Predictions of the right shape and kind.
+    if task == "regression":
+        prediction = np.asarray(model.predict(X_test), dtype=np.float64)
+        assert prediction.shape == (split.n_test,) and np.isfinite(prediction).all()
+    else:
+        proba = np.asarray(model.predict_proba(X_test))
+        assert proba.shape == (split.n_test, split.n_classes)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    # The native explanation: over original features, of the output the method says it explains.
+    attribution = spec.explain(model, split, X_test)
+    n_outputs = split.n_classes if task == "multiclass" and EXPLANATION_KINDS[method] != "unsigned" else 1
+    assert attribution.values.shape == (split.n_test, split.n_features, n_outputs), method
+    assert attribution.feature_names == tuple(split.feature_names)
+    assert attribution.explainer == spec.explainer or method == "tabresnet"
+    np.testing.assert_allclose(attribution.output, spec.output(model, X_test), rtol=1e-5, atol=1e-5)
+    importance = attribution.global_importance()
+    assert importance.shape == (split.n_features,) and importance.sum() == pytest.approx(1.0)
+    kind = EXPLANATION_KINDS[method]
+    scale = max(1.0, float(np.abs(attribution.output).max()))
+    if kind == "exact":
+        assert attribution.exact and attribution.signed
+        assert attribution.additivity_error() < 1e-4 * scale, f"{method}: not additive"
+        # A row equal to the reference gets zero values (every exact explainer is relative to the training mean).
+        if spec.kind == "neural":
+            reference = model.reference_[None, :].astype(np.float32)
+        else:
+            reference, _ = reference_inputs(X_train, "mean")
+            reference = reference if spec.input_kind == "frame" else reference[None, :].astype(np.float32)
+        at_reference = spec.explain(model, split, reference)
+        assert np.abs(at_reference.values).max() < 1e-5 * scale, f"{method}: non-zero at the reference"
+    elif kind == "approximate":
+        assert not attribution.exact and attribution.signed
+        assert (attribution.values < 0).any() and (attribution.values > 0).any()
+    else:
+        assert not attribution.exact and not attribution.signed and (attribution.values >= 0).all()
+        assert np.isnan(attribution.rest).all()
