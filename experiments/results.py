@@ -6,6 +6,7 @@ the run is complete. ``run_id`` is the method id, or ``<method>-<variant>`` for 
 strength, an ablation). Readers (plots, sweeps) validate with :func:`read_report`, which also accepts the
 reports of schema version 1 (no ``schema_version`` key). ``explanations.npz`` has its writer and reader here too
 (:func:`explanation_arrays`, :func:`read_explanations`). Metric directions come from :data:`METRIC_DIRECTIONS`.
+:func:`load_runs` reads a whole tree into one tidy DataFrame (one row per run) for the plots.
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
-from methods import baseline_methods, method_ids, neural_methods, run_id
+from errors import UserError
+from methods import baseline_methods, method_ids, neural_methods, parse_run_id, run_id
+
+if TYPE_CHECKING:  # pandas is imported by load_runs only: the experiment scripts do not need it
+    import pandas as pd
 
 RESULTS_FILENAME = "output_info.json"
 ERROR_FILENAME = "error.json"
@@ -544,3 +550,120 @@ def read_explanations(path: str | Path) -> dict[str, Any]:
     if values.ndim != 3 or arrays["rest"].shape != (values.shape[0], values.shape[2]):
         raise ValueError(f"{path}: explanations of inconsistent shapes {values.shape} and {arrays['rest'].shape}")
     return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A results tree as one tidy table
+
+#: Report keys that are per-feature lists or dicts: kept out of the tidy frame (one column per run field);
+#: ``feature_importances`` goes to :attr:`LoadedRuns.importances` instead.
+_NON_TABULAR_KEYS = (
+    "feature_names",
+    "feature_importances",
+    "feature_importances_signed",
+    "top_10_features",
+    "top_10_features_weights",
+)
+
+
+class SkippedRun(NamedTuple):
+    """A results file that :func:`load_runs` left out, and why.
+
+    Attributes:
+        run_id, dataset_id, seed: the folder names of the run.
+        path: its ``output_info.json``.
+        reason: one line that names the file.
+        kind: ``unreadable`` (cannot be parsed, unknown schema, incomplete) or ``mismatch`` (the folder names
+            disagree with the report, e.g. a run folder copied to another seed or dataset).
+    """
+
+    run_id: str
+    dataset_id: str
+    seed: str
+    path: Path
+    reason: str
+    kind: Literal["unreadable", "mismatch"]
+
+
+@dataclass
+class LoadedRuns:
+    """The usable runs of a results tree, their feature importances and the files left out.
+
+    Attributes:
+        runs: one row per usable ``output_info.json``. ``method`` and ``run_id`` are the run id (the first folder
+            level, ``<method>`` or ``<method>-<variant>``, so variants compare as methods), ``base_method`` and
+            ``variant`` its parts, ``dataset_id`` and ``seed`` the folder names (strings), ``path`` the file;
+            nested dicts such as ``config`` are flattened (``config.lr``).
+        importances: one row per run and feature: ``method`` (the run id), ``dataset_id``, ``seed``,
+            ``feature``, ``position`` (the feature's index in the report) and ``importance`` (the report's
+            ``feature_importances``, normalised per run to sum 1).
+        skipped: the files left out (unreadable ones and folder/report mismatches).
+    """
+
+    runs: pd.DataFrame
+    importances: pd.DataFrame
+    skipped: list[SkippedRun] = field(default_factory=list)
+
+
+def folder_mismatch(report: Mapping[str, Any], run_id_: str, dataset_id: str, seed: str) -> str | None:
+    """How the folder names ``<run_id>/<dataset_id>/<seed>`` disagree with ``report``, or ``None`` if they agree."""
+    said = {"run_id": str(report.get("run_id", report.get("method"))), "dataset_id": str(report.get("dataset_id"))}
+    said["seed"] = str(report.get("seed"))
+    found = {"run_id": run_id_, "dataset_id": dataset_id, "seed": seed}
+    wrong = [f"{key} {found[key]!r} but the report says {said[key]!r}" for key in found if found[key] != said[key]]
+    return "; ".join(wrong) or None
+
+
+def load_runs(results_dir: str | Path) -> LoadedRuns:
+    """Read every ``<run_id>/<dataset_id>/<seed>/output_info.json`` under ``results_dir`` into one tidy frame.
+
+    Unreadable and incomplete files, and runs whose folder names disagree with their report (a copied folder
+    would otherwise count as an extra seed or dataset), are left out and listed in :attr:`LoadedRuns.skipped`,
+    never guessed.
+
+    Raises:
+        UserError: the directory does not exist, holds no results file, or none of them is usable.
+    """
+    import pandas as pd
+
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise UserError(f"results directory {results_dir} does not exist")
+    records: list[dict[str, Any]] = []
+    importances: list[tuple[str, str, str, str, int, float]] = []
+    skipped: list[SkippedRun] = []
+    n_files = 0
+    for name, dataset_id, seed, path in iter_result_files(results_dir):
+        n_files += 1
+        try:
+            report = read_report(path)
+        except ValueError as error:
+            skipped.append(SkippedRun(name, dataset_id, seed, path, str(error), "unreadable"))
+            continue
+        mismatch = folder_mismatch(report, name, dataset_id, seed)
+        if mismatch:
+            reason = f"{path}: the folder names disagree with the report (a copied run?): {mismatch}"
+            skipped.append(SkippedRun(name, dataset_id, seed, path, reason, "mismatch"))
+            continue
+        record = {key: value for key, value in report.items() if key not in _NON_TABULAR_KEYS}
+        base_method, variant = parse_run_id(name)
+        # The folder names are the identity of a run (the sweep and the resume logic use them too).
+        record.update(method=name, run_id=name, base_method=base_method, variant=variant)
+        record.update(dataset_id=dataset_id, seed=seed, path=str(path))
+        records.append(record)
+        shares = report["feature_importances"]
+        if isinstance(shares, Mapping) and shares:
+            values = np.abs(np.asarray([np.nan if v is None else v for v in shares.values()], dtype=np.float64))
+            total = np.nansum(values)
+            values = values / total if total > 0 else np.full(len(values), 1.0 / len(values))
+            for position, (feature, value) in enumerate(zip(shares, values, strict=True)):
+                importances.append((name, dataset_id, seed, str(feature), position, float(value)))
+    if n_files == 0:
+        raise UserError(f"no <method>/<dataset_id>/<seed>/output_info.json under {results_dir}: nothing to compare")
+    if not records:
+        raise UserError(f"none of the {n_files} results files under {results_dir} is usable: {skipped[0].reason}")
+    runs = pd.json_normalize(records)
+    for column in ("method", "run_id", "base_method", "dataset_id", "seed", "dataset_name"):
+        runs[column] = runs[column].astype(str)
+    columns = ["method", "dataset_id", "seed", "feature", "position", "importance"]
+    return LoadedRuns(runs=runs, importances=pd.DataFrame(importances, columns=columns), skipped=skipped)
