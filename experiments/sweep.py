@@ -1,6 +1,6 @@
 """Benchmark sweeps: methods × datasets × seeds as numbered cells, run locally or as a SLURM job array.
 
-A *cell* is one run of an experiment script (``main_experiment.py`` for ``inn``/``tabresnet``,
+A *cell* is one run of an experiment script (``main_experiment.py`` for the neural methods,
 ``baseline_experiment.py --model_name ...`` for the baselines) on one dataset with one seed. The grid is
 expanded in a fixed order that depends only on the command line, never on which cells are done:
 
@@ -15,8 +15,17 @@ State lives in the results tree only: a cell is *done* when its ``output_info.js
 (:func:`experiments.results.is_complete`), *failed* when an ``error.json`` lies beside where it would be,
 *running* while another process holds its lock, and *pending* otherwise. Locks are ``fcntl.flock`` locks on
 ``<output_dir>/.sweep/locks/<method>/<dataset>/<seed>.lock``: the kernel releases them when the holder dies,
-even by SIGKILL, so a killed cell is simply pending again. The lock's descriptor is inherited by the cell's
-subprocess, so an orphaned experiment keeps its cell locked until it ends.
+even by SIGKILL, so a killed cell is simply pending again. The process that runs a cell inherits the lock's
+descriptor, so an orphaned experiment keeps its cell locked until it ends.
+
+Each cell runs in a process of its own (``--isolation``). ``fork`` (the default on Linux): long-lived *worker*
+processes (:class:`WorkerPool`, one per ``--workers``) import Python, torch, scikit-learn and the other
+libraries once, then run each cell in a freshly forked child that executes the experiment script as
+``python script.py ...`` would, so a cell pays no start-up, and a cell that crashes, leaks memory or is
+killed costs only itself. Workers fork before any parallel work of their own (their thread pools are
+sized by the environment they are started with), and each child resets what a fresh process would have
+fresh (signal handlers, torch's default generator, numpy's global generator). ``subprocess``: a new Python
+process per cell (the original design; about 4 s of start-up per cell).
 """
 
 from __future__ import annotations
@@ -25,24 +34,32 @@ import argparse
 import contextlib
 import errno
 import fcntl
+import gc
+import importlib
 import importlib.util
 import json
+import math
 import os
+import pickle
+import queue
 import re
+import runpy
 import shlex
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn, Protocol
 
 from errors import UserError
 from experiments.cli import positive_int, run_main, variant_name
@@ -50,6 +67,7 @@ from experiments.results import (
     ERROR_FILENAME,
     METHODS,
     is_complete,
+    remove_stale_siblings,
     results_path,
     run_dir,
     write_json_atomic,
@@ -85,10 +103,40 @@ RESERVED_FLAGS = {
     "--force": "delete a cell's results to rerun it (finished cells are always skipped)",
 }
 
+#: What a fork worker imports before its first cell, so that no cell imports it again: the run path shared by
+#: every method, then each method's own libraries (a speed hint only: a cell imports whatever is missing itself,
+#: and each method's native explainer module is imported through the registry).
+WARM_IMPORTS: tuple[str, ...] = (
+    "numpy",
+    "pandas",
+    "torch",
+    "sklearn.metrics",
+    "openml",
+    "data",
+    "experiments.runner",
+    "experiments.metrics",
+    "models.baselines",
+)
+METHOD_IMPORTS: dict[str, tuple[str, ...]] = {
+    "inn": ("models.estimators",),
+    "tabresnet": ("models.estimators",),
+    "catboost": ("catboost",),
+    "random_forest": ("sklearn.ensemble", "shap"),
+    "decision_tree": ("sklearn.tree", "shap"),
+    "logistic_regression": ("sklearn.linear_model", "sklearn.pipeline"),
+    "tabnet": ("pytorch_tabnet.tab_model",),
+    "ebm": ("interpret.glassbox",),
+}
+#: Seconds a stopped cell gets between SIGTERM and SIGKILL.
+STOP_GRACE_S = 10.0
+
 CellState = Literal["done", "failed", "running", "pending"]
 CellOutcome = Literal["done", "failed", "skipped_done", "skipped_failed", "busy", "interrupted"]
 Backend = Literal["local", "slurm"]
+Isolation = Literal["fork", "subprocess"]
 SubmititCluster = Literal["slurm", "local", "debug"]
+#: ``fork`` where it is safe with the scientific stack (Linux); macOS's system libraries are not fork-safe.
+DEFAULT_ISOLATION: Isolation = "fork" if sys.platform.startswith("linux") and hasattr(os, "fork") else "subprocess"
 
 
 @dataclass(frozen=True)
@@ -255,20 +303,43 @@ def expand_datasets(tokens: Sequence[str], openml_cache_dir: Path | None = None)
 
 def parse_seeds(tokens: Sequence[str]) -> list[int]:
     """Seeds from tokens like ``0-9``, ``0,3,5`` or ``7``, in the order given, duplicates dropped."""
-    seeds: list[int] = []
+    return _parse_integers(tokens, "seed", "seeds")
+
+
+def parse_indices(tokens: Sequence[str]) -> list[int]:
+    """Cell indices from tokens like ``0-9``, ``3,7,9`` or ``12``, in the order given, duplicates dropped."""
+    return _parse_integers(tokens, "cell index", "cell indices")
+
+
+def format_indices(indices: Sequence[int]) -> str:
+    """The shortest ``parse_indices`` token for ``indices``: runs of consecutive numbers become ranges."""
+    parts: list[str] = []
+    start = previous = None
+    for index in [*indices, None]:
+        if start is not None and index is not None and index == previous + 1:
+            previous = index
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = index
+    return ",".join(parts)
+
+
+def _parse_integers(tokens: Sequence[str], what: str, plural: str) -> list[int]:
+    numbers: list[int] = []
     for token in tokens:
         for part in filter(None, token.split(",")):
             match = re.fullmatch(r"(\d+)(?:-(\d+))?", part.strip())
             if match is None:
-                raise UserError(f"bad seed '{part}': use integers, ranges like 0-9, or lists like 0,3,5")
+                raise UserError(f"bad {what} '{part}': use integers, ranges like 0-9, or lists like 0,3,5")
             low = int(match.group(1))
             high = int(match.group(2)) if match.group(2) is not None else low
             if high < low:
-                raise UserError(f"bad seed range '{part}': the end is before the start")
-            seeds += range(low, high + 1)
-    if not seeds:
-        raise UserError("no seeds given")
-    return list(dict.fromkeys(seeds))
+                raise UserError(f"bad {what} range '{part}': the end is before the start")
+            numbers += range(low, high + 1)
+    if not numbers:
+        raise UserError(f"no {plural} given")
+    return list(dict.fromkeys(numbers))
 
 
 def parse_methods(tokens: Sequence[str]) -> list[str]:
@@ -378,9 +449,14 @@ def method_flags(sweep: Sweep) -> dict[str, list[str]]:
     return flags
 
 
-def cell_command(sweep: Sweep, cell: Cell, flags: Sequence[str] = ()) -> list[str]:
-    """The command line that runs one cell."""
-    script = SCRIPTS[cell.method]
+def cell_command(
+    sweep: Sweep, cell: Cell, flags: Sequence[str] = (), scripts: dict[str, MethodScript] | None = None
+) -> list[str]:
+    """The command line that runs one cell (``scripts``: the method -> script table, :data:`SCRIPTS` by default).
+
+    A forked cell runs the same script with the same arguments in a child of its worker.
+    """
+    script = (scripts or SCRIPTS)[cell.method]
     return [
         sys.executable,
         str(script.path),
@@ -393,6 +469,40 @@ def cell_command(sweep: Sweep, cell: Cell, flags: Sequence[str] = ()) -> list[st
         *(("--variant", sweep.variant) if sweep.variant else ()),
         *flags,
     ]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Where results go
+
+
+def check_output_dir(output_dir: Path, *, writable: bool = True) -> None:
+    """Check, before any work, that ``output_dir`` is (or can become) a directory this process can write to.
+
+    Args:
+        output_dir: the results tree root.
+        writable: also create ``<output_dir>/.sweep`` and a file in it (off for read-only commands like ``--list``).
+
+    Raises:
+        UserError: ``output_dir`` is a file, lies below a file, or cannot be created or written.
+    """
+    output_dir = Path(output_dir)
+    for path in (output_dir, *output_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "is a file" if path == output_dir else f"is below {path}, which is a file"
+                raise UserError(f"--output_dir {output_dir} {where}, not a directory")
+            break
+    if not writable:
+        return
+    state_dir = output_dir / STATE_DIRNAME
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        # os.access is no proof (root, ACLs, read-only mounts): write a file.
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=state_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise UserError(f"cannot write to --output_dir {output_dir}: {error.strerror or error}") from None
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -432,12 +542,22 @@ def _flock(fd: int, path: Path) -> bool:
 
 
 def lock_is_held(path: Path) -> bool:
-    """Whether another process holds the lock file ``path`` right now."""
-    fd = _open_lock(path)
+    """Whether another process holds the lock file ``path`` right now (False when there is no such file)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    except OSError:  # a results tree we may only read (--list of someone else's sweep)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return False
     try:
         if not _flock(fd, path):
             return True
         fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:  # an exclusive lock through a read-only descriptor (NFS): cannot tell, say not running
         return False
     finally:
         os.close(fd)
@@ -483,30 +603,92 @@ def threads_per_cell(workers: int) -> int:
 
 
 def cell_environment(threads: int) -> dict[str, str]:
-    """The environment of a cell's subprocess, with every thread pool sized to ``threads``."""
+    """The environment of a cell's process (and of a fork worker), with every thread pool sized to ``threads``."""
     env = dict(os.environ)
     for name in THREAD_ENV_VARS:
         env[name] = str(threads)
     return env
 
 
-class Runner:
-    """Runs cells in subprocesses and can stop them all (on Ctrl-C, SIGTERM or pre-emption)."""
+class CellRunner(Protocol):
+    """What the backends need from a runner: :class:`Runner` (one process) or :class:`WorkerPool` (workers)."""
 
-    def __init__(self, sweep: Sweep, flags: dict[str, list[str]], *, threads: int, retry_failed: bool) -> None:
+    sweep: Sweep
+
+    def run(self, cell: Cell) -> CellOutcome: ...
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None: ...
+
+    def close(self) -> None: ...
+
+
+#: Signals held back while a worker forks, so that a stop request sees the new child (and the child starts
+#: with its own handlers, not the worker's).
+_FORK_BLOCKED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGALRM}
+
+
+class Runner:
+    """Runs cells of ``sweep`` from this process, one new process per cell, and can stop them all.
+
+    ``isolation="subprocess"``: each cell is a new Python process (``subprocess.Popen`` of :func:`cell_command`).
+    ``isolation="fork"``: each cell is a forked child of this process that runs the same script with the same
+    arguments (:func:`_run_forked_cell`); this is what a fork worker does, having imported the libraries once.
+    Fork only from a process that has no other threads and has done no parallel work (a worker).
+
+    Args:
+        sweep: the grid.
+        flags: pass-through flags per method (:func:`method_flags`).
+        threads: thread-pool size of each cell (``OMP_NUM_THREADS`` and friends, torch's thread count).
+        retry_failed: rerun cells that have an ``error.json``.
+        isolation: ``subprocess`` or ``fork``.
+        scripts: the method -> script table (:data:`SCRIPTS` by default).
+        on_start: called with the process id of each cell as it starts.
+        close_in_child: descriptors a forked child closes first (a worker's pipes to the sweep).
+        preload: called with a forked cell's command before the fork (a worker's :class:`DatasetCache`).
+    """
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        flags: dict[str, list[str]],
+        *,
+        threads: int,
+        retry_failed: bool,
+        isolation: Isolation = "subprocess",
+        scripts: dict[str, MethodScript] | None = None,
+        on_start: Callable[[int], None] | None = None,
+        close_in_child: Sequence[int] = (),
+        preload: Callable[[Sequence[str]], None] | None = None,
+    ) -> None:
         self.sweep = sweep
         self.flags = flags
         self.threads = threads
         self.retry_failed = retry_failed
+        self.isolation = isolation
+        self.scripts = dict(scripts or SCRIPTS)
+        self.on_start = on_start
+        self.close_in_child = tuple(close_in_child)
+        self.preload = preload
         self.stopping = threading.Event()
         self._processes: set[subprocess.Popen] = set()
+        self._children: set[int] = set()
         self._guard = threading.Lock()
 
-    def stop(self, grace_s: float = 10.0) -> None:
-        """Stop starting cells and end the running ones (SIGTERM, then SIGKILL after ``grace_s``)."""
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Start no more cells and end the running ones: SIGTERM, then SIGKILL after ``grace_s``.
+
+        Subprocesses are waited for here; forked children are reaped where they were started (this may run in
+        a signal handler of the worker, whose main thread is waiting for the child): a timer sends the SIGKILL.
+        """
         self.stopping.set()
         with self._guard:
-            processes = list(self._processes)
+            processes, children = list(self._processes), list(self._children)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        if children:
+            signal.signal(signal.SIGALRM, lambda signum, frame: self._kill_children())
+            signal.setitimer(signal.ITIMER_REAL, grace_s)
         for process in processes:
             with contextlib.suppress(ProcessLookupError):
                 process.terminate()
@@ -516,6 +698,16 @@ class Runner:
                 process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 process.kill()
+
+    def close(self) -> None:
+        """Nothing to release (cells end with :meth:`run`); for symmetry with :class:`WorkerPool`."""
+
+    def _kill_children(self) -> None:
+        with self._guard:
+            children = list(self._children)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def run(self, cell: Cell) -> CellOutcome:
         """Run ``cell`` unless it is done, failed (without retry) or locked by another process."""
@@ -536,34 +728,23 @@ class Runner:
 
     def _execute(self, cell: Cell, lock_fd: int) -> CellOutcome:
         sweep = self.sweep
+        # What a killed attempt left behind (we hold the lock: nobody else is writing here).
         _remove_stale_temporaries(sweep.run_dir(cell))
-        command = cell_command(sweep, cell, self.flags.get(cell.method, ()))
+        remove_stale_siblings(sweep.run_dir(cell))
+        command = cell_command(sweep, cell, self.flags.get(cell.method, ()), self.scripts)
         out_path, err_path = sweep.log_paths(cell)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         started = datetime.now(timezone.utc)
         clock = time.monotonic()
         with out_path.open("wb") as out, err_path.open("wb") as err:
             out.write(f"$ {shlex.join(command)}\n".encode())
+            if self.isolation == "fork":
+                out.write(f"# forked from sweep worker {os.getpid()} on {socket.gethostname()}\n".encode())
             out.flush()
-            try:
-                # The child inherits the lock's descriptor: if this process dies, the cell stays locked
-                # until the orphaned experiment ends too, so nobody starts it twice.
-                process = subprocess.Popen(
-                    command, stdout=out, stderr=err, env=cell_environment(self.threads), pass_fds=(lock_fd,)
-                )
-            except OSError as error:
-                err.write(f"cannot start the experiment: {error}\n".encode())
-                returncode = 127
-            else:
-                with self._guard:
-                    self._processes.add(process)
-                try:
-                    returncode = process.wait()
-                finally:
-                    with self._guard:
-                        self._processes.discard(process)
-            # A footer in the log: how long the cell took, including imports and data loading.
-            out.write(f"# exit code {returncode} after {time.monotonic() - clock:.1f} s\n".encode())
+            launch = self._fork if self.isolation == "fork" else self._popen
+            returncode = launch(command, out, err, lock_fd)
+            # A footer in the log: how long the cell took, from start to exit (imports and data loading included).
+            out.write(f"# exit code {returncode} after {time.monotonic() - clock:.3f} s\n".encode())
         if is_complete(sweep.results_path(cell)) and returncode == 0:
             sweep.error_path(cell).unlink(missing_ok=True)
             return "done"
@@ -582,6 +763,7 @@ class Runner:
                 "reason": _failure_reason(returncode),
                 "stderr_tail": _tail(err_path, STDERR_TAIL_LINES),
                 "command": command,
+                "isolation": self.isolation,
                 "stdout_log": str(out_path),
                 "stderr_log": str(err_path),
                 "started": started.isoformat(timespec="seconds"),
@@ -591,6 +773,134 @@ class Runner:
             },
         )
         return "failed"
+
+    def _popen(self, command: list[str], out: Any, err: Any, lock_fd: int) -> int:
+        try:
+            # The child inherits the lock's descriptor: if this process dies, the cell stays locked until the
+            # orphaned experiment ends too, so nobody starts it twice.
+            process = subprocess.Popen(
+                command, stdout=out, stderr=err, env=cell_environment(self.threads), pass_fds=(lock_fd,)
+            )
+        except OSError as error:
+            err.write(f"cannot start the experiment: {error}\n".encode())
+            return 127
+        with self._guard:
+            self._processes.add(process)
+        if self.on_start is not None:
+            self.on_start(process.pid)
+        try:
+            return process.wait()
+        finally:
+            with self._guard:
+                self._processes.discard(process)
+
+    def _fork(self, command: list[str], out: Any, err: Any, lock_fd: int) -> int:
+        script, args = command[1], command[2:]
+        if self.preload is not None:
+            self.preload(command)
+        # Everything this process holds now is shared with the child copy-on-write. A garbage collection in the
+        # child would touch (so copy) every object of the worker, seconds for a worker with torch and
+        # scikit-learn loaded: frozen objects are left out of collections.
+        gc.freeze()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()  # or the child would write this process's pending output again
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORK_BLOCKED_SIGNALS)
+        if self.stopping.is_set():  # checked with the stop signal held back: no child can slip past a stop
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            return 128 + signal.SIGTERM
+        try:
+            pid = os.fork()
+        except OSError as error:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            err.write(f"cannot fork the experiment: {error}\n".encode())
+            return 127
+        if pid == 0:  # the child: like `python script args`, with the lock's descriptor inherited
+            _run_forked_cell(
+                script, args, out.fileno(), err.fileno(), threads=self.threads, mask=mask, close=self.close_in_child
+            )
+        with self._guard:
+            self._children.add(pid)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a stop request held back until now sees the child
+        try:
+            if self.on_start is not None:
+                self.on_start(pid)
+            _, status = os.waitpid(pid, 0)
+        finally:
+            with self._guard:
+                self._children.discard(pid)
+                if not self._children:
+                    signal.setitimer(signal.ITIMER_REAL, 0)  # no SIGKILL for a pid that may be reused
+        return os.waitstatus_to_exitcode(status)
+
+
+def _run_forked_cell(
+    script: str, args: Sequence[str], out_fd: int, err_fd: int, *, threads: int, mask: Any, close: Sequence[int]
+) -> NoReturn:
+    """The forked child of a worker: run ``script`` with ``args`` as ``python script args`` would, then exit.
+
+    The child ends with ``os._exit`` after flushing its output, as multiprocessing's forked processes do: the
+    worker's exit handlers are not the cell's, and every file a cell keeps is written explicitly (atomically).
+    """
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt, exit code 130
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        for fd in (null, out_fd, err_fd, *close):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        code = _run_script(script, args, threads)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        os._exit(code)
+
+
+def _run_script(script: str, args: Sequence[str], threads: int) -> int:
+    """Run ``script`` as ``__main__`` with ``sys.argv = [script, *args]``; returns its exit code."""
+    for name in THREAD_ENV_VARS:  # for libraries loaded from now on, and their subprocesses
+        os.environ[name] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        torch.manual_seed(torch.initial_seed())  # the default generator as a fresh process starts it
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()  # a fresh process seeds numpy's global generator from the OS, not from its parent
+    sys.argv = [script, *args]
+    sys.path.insert(0, str(Path(script).resolve().parent))  # as `python script` puts the script's folder first
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as exit_:
+        return _exit_code(exit_.code)
+    except KeyboardInterrupt:
+        print("KeyboardInterrupt", file=sys.stderr)
+        return 130
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _exit_code(code: object) -> int:
+    """The exit status ``sys.exit(code)`` gives a process."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
 
 
 def _interrupted(returncode: int) -> bool:
@@ -631,11 +941,411 @@ def _tail(path: Path, lines: int) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# Fork workers
+
+
+def warm_modules(methods: Sequence[str]) -> tuple[str, ...]:
+    """The modules a fork worker of a sweep over ``methods`` imports before its first cell."""
+    modules = [*WARM_IMPORTS, *(name for method in methods for name in METHOD_IMPORTS.get(method, ()))]
+    return tuple(dict.fromkeys(modules))
+
+
+def warm_explainers(methods: Sequence[str]) -> tuple[str, ...]:
+    """The native explainers (ids of ``explainers.NATIVE_EXPLAINERS``) of ``methods``, from the registry."""
+    return tuple(dict.fromkeys(REGISTRY[method].explainer for method in methods if REGISTRY[method].explainer))
+
+
+def warm_up(modules: Sequence[str], explainers: Sequence[str] = ()) -> None:
+    """Import ``modules`` and the modules of the native ``explainers``; one that fails is left to the cells.
+
+    Only imports: nothing here may start threads or parallel work (the worker forks after this).
+    """
+    for name in modules:
+        with contextlib.suppress(Exception):  # ImportError, or a broken library's OSError: the cell reports it
+            importlib.import_module(name)
+    if explainers:
+        from explainers import NATIVE_EXPLAINERS
+
+        for explainer in explainers:
+            with contextlib.suppress(Exception):
+                NATIVE_EXPLAINERS[explainer]  # imports the explainer's module
+
+
+class DatasetCache:
+    """The datasets a fork worker has loaded (the last ``size``), which its next forked cells find loaded.
+
+    Before each fork the worker parses the cell's arguments with the experiment script's own parser and loads the
+    dataset they name (:func:`experiments.cli.load_raw_dataset`); :meth:`install` makes that function look here
+    first, in the worker and so in its forked cells. A forked cell sees the dataset copy-on-write: whatever it
+    changes stays in the cell. A dataset that fails to load here is left to the cell, which reports the error.
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._datasets: dict[tuple[Any, ...], Any] = {}
+        self._load: Callable[[Any], Any] | None = None
+
+    def install(self) -> None:
+        """Route ``experiments.cli.load_raw_dataset`` through this cache (in this process only)."""
+        from experiments import cli
+
+        if self._load is None:
+            self._load = cli.load_raw_dataset
+            cli.load_raw_dataset = self.load
+
+    def load(self, config: Any) -> Any:
+        """``experiments.cli.load_raw_dataset(config)``, from the cache when this worker loaded it already."""
+        assert self._load is not None, "install() first"
+        key = self.key(config)
+        if key not in self._datasets:
+            raw = self._load(config)
+            self._datasets[key] = raw
+            while len(self._datasets) > self.size:
+                self._datasets.pop(next(iter(self._datasets)))
+        return self._datasets[key]
+
+    @staticmethod
+    def key(config: Any) -> tuple[Any, ...]:
+        """What identifies a loaded dataset: the data flags (and a file's size and modification time)."""
+        path = config["dataset_path"]
+        if path is not None:
+            stat = Path(path).stat()
+            return ("file", str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, config["target"])
+        cache = config["openml_cache_dir"]
+        return ("openml", int(config["dataset_id"]), str(cache) if cache else None, config["target"])
+
+    def preload(self, command: Sequence[str]) -> None:
+        """Load the dataset of a cell's command (``python script args``) unless it is loaded; never raises."""
+        if self._load is None:
+            return
+        try:
+            parser = script_parser(MethodScript(command[1]))
+            config = vars(parser.parse_args(list(command[2:])))
+            if {"dataset_path", "dataset_id", "target", "openml_cache_dir"} <= set(config):
+                self.load(config)
+        except (Exception, SystemExit):  # a stand-in script, a bad flag, unreadable data: the cell reports it
+            pass
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a fork worker needs, sent once when it starts (pickled over its command pipe)."""
+
+    sweep: Sweep
+    flags: dict[str, list[str]]
+    threads: int
+    retry_failed: bool
+    scripts: dict[str, MethodScript]
+    modules: tuple[str, ...] = ()
+    explainers: tuple[str, ...] = ()
+    grace_s: float = STOP_GRACE_S
+    cached_datasets: int = 2
+
+
+#: The command of a fork worker process; the two numbers are its command and result pipes.
+_WORKER_CODE = (
+    "import sys; sys.path[:] = [{root!r}] + [p for p in sys.path if p]; "
+    "from experiments.sweep import worker_main; sys.exit(worker_main(sys.argv[1:]))"
+)
+
+
+def worker_main(argv: Sequence[str]) -> int:
+    """A fork worker: import once, then run each cell the sweep sends in a forked child.
+
+    Protocol (pickles): the sweep sends a :class:`WorkerSetup`, then one :class:`Cell` at a time; the worker answers
+    ``("ready", pid)`` once, then ``("started", child_pid)`` and ``("outcome", outcome)`` (or ``("error", text)``
+    for a failure of the sweep itself) per cell. End of input ends the worker; SIGTERM stops its cell (it stays
+    pending). Ctrl-C is ignored here: it reaches the cells and the sweep, which stops the workers.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    command_fd, result_fd = (int(text) for text in argv)
+    commands, results = os.fdopen(command_fd, "rb"), os.fdopen(result_fd, "wb")
+
+    def send(message: tuple[Any, ...]) -> None:
+        pickle.dump(message, results)
+        results.flush()
+
+    try:
+        setup: WorkerSetup = pickle.load(commands)
+        warm_up(setup.modules, setup.explainers)
+        datasets = DatasetCache(setup.cached_datasets)
+        if setup.cached_datasets > 0:
+            datasets.install()
+        runner = Runner(
+            setup.sweep,
+            setup.flags,
+            threads=setup.threads,
+            retry_failed=setup.retry_failed,
+            isolation="fork",
+            scripts=setup.scripts,
+            on_start=lambda pid: send(("started", pid)),
+            close_in_child=(command_fd, result_fd),
+            preload=datasets.preload,
+        )
+        signal.signal(signal.SIGTERM, lambda signum, frame: runner.stop(setup.grace_s))
+        send(("ready", os.getpid()))
+        while True:
+            try:
+                cell = pickle.load(commands)
+            except EOFError:
+                return 0
+            try:
+                outcome = runner.run(cell)
+            except Exception as error:  # the sweep's own failure (a full disk): the sweep reports it and goes on
+                send(("error", f"{type(error).__name__}: {error}"))
+            else:
+                send(("outcome", outcome))
+    except (BrokenPipeError, EOFError):  # the sweep is gone: nobody is waiting for this worker
+        return 0
+
+
+class WorkerLost(RuntimeError):
+    """A fork worker ended (or broke its pipe) while the sweep was waiting for it."""
+
+
+class _Worker:
+    """The sweep's end of one fork worker process."""
+
+    def __init__(self, setup: WorkerSetup, env: dict[str, str], log_path: Path) -> None:
+        command_read, command_write = os.pipe()
+        result_read, result_write = os.pipe()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with log_path.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        _WORKER_CODE.format(root=str(REPO_ROOT)),
+                        str(command_read),
+                        str(result_write),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    pass_fds=(command_read, result_write),
+                )
+        except BaseException:
+            for fd in (command_write, result_read):
+                os.close(fd)
+            raise
+        finally:
+            os.close(command_read)
+            os.close(result_write)
+        self.log_path = log_path
+        self.child: int | None = None
+        self.lost = False
+        self._commands = os.fdopen(command_write, "wb")
+        self._results = os.fdopen(result_read, "rb")
+        self._send_lock = threading.Lock()
+        self._send(setup)
+
+    def run(self, cell: Cell) -> CellOutcome:
+        """Run ``cell`` in this worker and wait for its outcome.
+
+        Raises:
+            WorkerLost: the worker died (the cell's own process may still finish it: it holds the lock).
+            RuntimeError: the worker could not handle the cell (a failure of the sweep, not of the cell).
+        """
+        self._send(cell)
+        while True:
+            message = self._receive()
+            if message[0] == "started":
+                self.child = message[1]
+            elif message[0] == "outcome":
+                self.child = None
+                return message[1]
+            elif message[0] == "error":
+                self.child = None
+                raise RuntimeError(message[1])
+
+    def close(self) -> None:
+        """End of input: the worker exits after its current cell."""
+        with self._send_lock, contextlib.suppress(OSError):
+            self._commands.close()
+
+    def terminate(self) -> None:
+        """Stop the worker's cell (SIGTERM, then SIGKILL after the grace time) and let the worker exit."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.terminate()
+        self.close()
+
+    def wait(self, timeout: float) -> None:
+        """Wait for the worker to exit; after ``timeout`` seconds SIGKILL it and the cell it was running."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for pid in (self.child, self.process.pid):
+                if pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            self.process.wait()
+
+    def release(self) -> None:
+        """Close the sweep's ends of the pipes (the worker has exited)."""
+        self.close()
+        self._results.close()
+
+    def _send(self, message: Any) -> None:
+        try:
+            with self._send_lock:
+                pickle.dump(message, self._commands)
+                self._commands.flush()
+        except (OSError, ValueError):  # a broken pipe, or closed by stop()
+            self._lost()
+
+    def _receive(self) -> tuple[Any, ...]:
+        try:
+            message = pickle.load(self._results)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self._lost()
+        if message[0] == "ready":
+            return self._receive()
+        return message
+
+    def _lost(self) -> NoReturn:
+        self.lost = True
+        try:
+            code: int | None = self.process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        raise WorkerLost(f"a sweep worker (pid {self.process.pid}) ended with exit code {code}; see {self.log_path}")
+
+
+class WorkerPool:
+    """Long-lived fork workers: ``run(cell)`` runs ``cell`` in a forked child of an idle worker.
+
+    Each worker is a fresh Python process started with the cells' environment (thread pools sized to
+    ``threads``), which imports the libraries of the sweep's methods once (:func:`warm_modules`) and then forks
+    one child per cell (:class:`Runner` with ``isolation="fork"``). Locks, logs, ``error.json`` and outcomes
+    are the worker's business, exactly as with a subprocess per cell. A worker that dies is replaced.
+    Thread-safe: one :meth:`run` per worker at a time, up to ``workers`` at once.
+    """
+
+    def __init__(
+        self,
+        sweep: Sweep,
+        flags: dict[str, list[str]],
+        *,
+        threads: int,
+        retry_failed: bool,
+        workers: int,
+        scripts: dict[str, MethodScript] | None = None,
+    ) -> None:
+        self.sweep = sweep
+        self.stopping = threading.Event()
+        self._setup = WorkerSetup(
+            sweep=sweep,
+            flags=flags,
+            threads=threads,
+            retry_failed=retry_failed,
+            scripts=dict(scripts or SCRIPTS),
+            modules=warm_modules(sweep.methods),
+            explainers=warm_explainers(sweep.methods),
+        )
+        self._env = cell_environment(threads)
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._workers: list[_Worker] = []
+        self._guard = threading.Lock()
+        for _ in range(workers):
+            self._idle.put(self._start())
+
+    @property
+    def log_path(self) -> Path:
+        """Where the workers' own output goes (import warnings, a worker's crash); cells log per cell."""
+        return self.sweep.state_dir / "logs" / "workers.log"
+
+    def _start(self) -> _Worker:
+        worker = _Worker(self._setup, self._env, self.log_path)
+        with self._guard:
+            self._workers.append(worker)
+        return worker
+
+    def run(self, cell: Cell) -> CellOutcome:
+        """Run ``cell`` in an idle worker (see :meth:`Runner.run` for the outcomes)."""
+        if self.stopping.is_set():
+            return "interrupted"
+        worker = self._idle.get()
+        try:
+            if worker.lost:
+                if self.stopping.is_set():
+                    return "interrupted"
+                worker = self._start()
+            outcome = worker.run(cell)
+        finally:
+            self._idle.put(worker)
+        return outcome
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Start no more cells; end the running ones (SIGTERM, SIGKILL after ``grace_s``) and the workers."""
+        self.stopping.set()
+        with self._guard:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.terminate()
+        deadline = time.monotonic() + grace_s + 5.0
+        for worker in workers:
+            worker.wait(max(0.0, deadline - time.monotonic()))
+
+    def close(self) -> None:
+        """Let the workers finish their cells and exit (after :meth:`stop`, or when the sweep is done)."""
+        with self._guard:
+            workers, self._workers = list(self._workers), []
+        for worker in workers:
+            worker.close()
+        for worker in workers:
+            worker.wait(STOP_GRACE_S + 5.0)
+            worker.release()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def make_runner(
+    sweep: Sweep,
+    flags: dict[str, list[str]],
+    *,
+    isolation: Isolation,
+    workers: int,
+    threads: int,
+    retry_failed: bool,
+) -> CellRunner:
+    """The runner of a local sweep or an array task: ``workers`` fork workers, or a subprocess per cell."""
+    if isolation == "fork":
+        if not hasattr(os, "fork"):
+            raise UserError("--isolation fork needs os.fork (Linux, macOS); use --isolation subprocess")
+        return WorkerPool(sweep, flags, threads=threads, retry_failed=retry_failed, workers=workers)
+    return Runner(sweep, flags, threads=threads, retry_failed=retry_failed)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Backends
 
 
-def run_local(runner: Runner, cells: Sequence[Cell], workers: int, *, progress: bool = True) -> Counter[str]:
-    """Run ``cells`` in ``workers`` parallel subprocesses with a progress bar; returns outcome counts."""
+def describe_outcome(sweep: Sweep, cell: Cell, outcome: CellOutcome) -> str:
+    """One line about a cell's outcome."""
+    messages = {
+        "done": "done",
+        "skipped_done": "already done",
+        "skipped_failed": f"failed before, skipped (use --retry_failed): {sweep.error_path(cell)}",
+        "busy": "running in another process, skipped",
+        "failed": f"failed: see {sweep.error_path(cell)}",
+        "interrupted": "interrupted",
+    }
+    return f"{cell.describe()}: {messages[outcome]}"
+
+
+def run_local(
+    runner: CellRunner, cells: Sequence[Cell], workers: int, *, progress: bool = True, verbose: bool = False
+) -> Counter[str]:
+    """Run ``cells``, ``workers`` at a time, with a progress bar; returns outcome counts.
+
+    ``verbose``: one line per cell (array tasks); otherwise failures only.
+    """
     from tqdm import tqdm
 
     outcomes: Counter[str] = Counter()
@@ -650,12 +1360,15 @@ def run_local(runner: Runner, cells: Sequence[Cell], workers: int, *, progress: 
                 cell = futures[future]
                 try:
                     outcome = future.result()
-                except Exception as error:  # a bug or a full disk in the sweep itself: report, go on
+                except Exception as error:  # a bug, a full disk or a lost worker in the sweep itself: report, go on
                     outcome = "failed"
-                    bar.write(f"{cell.describe()}: sweep error {error!r}")
+                    bar.write(f"{cell.describe()}: sweep error: {error}")
+                else:
+                    if verbose:
+                        bar.write(describe_outcome(runner.sweep, cell, outcome))
+                    elif outcome == "failed":
+                        bar.write(f"{cell.describe()} failed: see {runner.sweep.error_path(cell)}")
                 outcomes[outcome] += 1
-                if outcome == "failed":
-                    bar.write(f"{cell.describe()} failed: see {runner.sweep.error_path(cell)}")
                 bar.set_postfix({key: outcomes[key] for key in ("done", "failed", "busy") if outcomes[key]})
                 bar.update()
     except BaseException:
@@ -684,10 +1397,11 @@ class SlurmOptions:
     setup: tuple[str, ...] = ()
     log_dir: Path | None = None
     wait: bool = False
+    cells_per_task: int = 1
 
 
-def task_command(sweep: Sweep, retry_failed: bool) -> list[str]:
-    """The sweep command an array task runs, missing only the trailing cell index.
+def task_command(sweep: Sweep, retry_failed: bool, isolation: Isolation = DEFAULT_ISOLATION) -> list[str]:
+    """The sweep command an array task runs, missing only its trailing cell indices (``--cells 3,7-9``).
 
     Datasets are written out (suites expanded), so a cache that changes after submission cannot shift
     the cell indices.
@@ -703,6 +1417,8 @@ def task_command(sweep: Sweep, retry_failed: bool) -> list[str]:
         ",".join(str(seed) for seed in sweep.seeds),
         "--output_dir",
         str(sweep.output_dir),
+        "--isolation",
+        isolation,
         "--no_progress",
     ]
     if sweep.openml_cache_dir is not None:
@@ -711,14 +1427,23 @@ def task_command(sweep: Sweep, retry_failed: bool) -> list[str]:
         command += ["--variant", sweep.variant]
     if retry_failed:
         command.append("--retry_failed")
-    return [*command, *sweep.passthrough, "--task_index"]
+    return [*command, *sweep.passthrough, "--cells"]
 
 
-def submit_slurm(sweep: Sweep, cells: Sequence[Cell], options: SlurmOptions, *, retry_failed: bool) -> list[Any]:
-    """Submit ``cells`` as one job array through submitit; each task runs ``sweep.py --task_index I``.
+def submit_slurm(
+    sweep: Sweep,
+    cells: Sequence[Cell],
+    options: SlurmOptions,
+    *,
+    retry_failed: bool,
+    isolation: Isolation = DEFAULT_ISOLATION,
+) -> list[Any]:
+    """Submit ``cells`` as one job array through submitit, ``options.cells_per_task`` cells per array task.
 
-    With ``options.executor`` ``local`` or ``debug`` the same submission runs on this machine (submitit's
-    local and in-process executors), which is how the path is tested without a cluster.
+    Each task runs ``sweep.py ... --cells <its cells>``: one process that runs its cells one after another,
+    each in its own forked child (or subprocess), so the start-up is paid once per task. Its time limit is
+    ``options.time_min`` per cell. With ``options.executor`` ``local`` or ``debug`` the same submission runs on
+    this machine (submitit's local and in-process executors), which is how the path is tested without a cluster.
     """
     import submitit
     from submitit.helpers import CommandFunction
@@ -728,9 +1453,10 @@ def submit_slurm(sweep: Sweep, cells: Sequence[Cell], options: SlurmOptions, *, 
         executor = submitit.AutoExecutor(folder=folder, cluster=options.executor)
     except RuntimeError as error:  # submitit's "Could not detect srun": not on a SLURM login node
         raise UserError(f"cannot submit to SLURM here: {error}") from None
+    per_task = max(1, options.cells_per_task)
     parameters: dict[str, Any] = {
         "name": "inn-sweep",
-        "timeout_min": options.time_min,
+        "timeout_min": options.time_min * per_task,
         "mem_gb": options.mem_gb,
         "cpus_per_task": options.cpus_per_task,
         "slurm_array_parallelism": options.array_parallelism,
@@ -744,8 +1470,10 @@ def submit_slurm(sweep: Sweep, cells: Sequence[Cell], options: SlurmOptions, *, 
     if options.setup:
         parameters["slurm_setup"] = list(options.setup)
     executor.update_parameters(**parameters)
-    function = CommandFunction(task_command(sweep, retry_failed), verbose=False, cwd=Path.cwd())
-    return executor.map_array(function, [cell.index for cell in cells])
+    # verbose: the task's lines (one per cell) go to its log in the submitit folder too.
+    function = CommandFunction(task_command(sweep, retry_failed, isolation), verbose=True, cwd=Path.cwd())
+    chunks = [cells[start : start + per_task] for start in range(0, len(cells), per_task)]
+    return executor.map_array(function, [format_indices([cell.index for cell in chunk]) for chunk in chunks])
 
 
 def wait_for_jobs(jobs: Sequence[Any], *, progress: bool = True) -> int:
@@ -802,26 +1530,50 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--openml_cache_dir", type=Path, default=None, help="OpenML cache passed to every cell")
     what = parser.add_argument_group("what to do")
     what.add_argument("--list", action="store_true", help="print the cells and their state, run nothing")
-    what.add_argument("--count", action="store_true", help="print the number of cells, run nothing")
+    what.add_argument(
+        "--count",
+        action="store_true",
+        help="print the number of cells (of array tasks with --cells_per_task), run nothing",
+    )
     what.add_argument(
         "--task_index",
         type=int,
         default=None,
-        help="run exactly this cell (default: $SLURM_ARRAY_TASK_ID when set and no --backend is given)",
+        help="run exactly this cell, or this array task's cells with --cells_per_task "
+        "(default: $SLURM_ARRAY_TASK_ID when set and no --backend is given)",
+    )
+    what.add_argument(
+        "--cells_per_task",
+        type=positive_int,
+        default=None,
+        help="cells per array task: task I runs cells I*K to I*K+K-1 in one process (with --task_index or "
+        "$SLURM_ARRAY_TASK_ID); with --backend slurm, K pending cells per submitted task (default 1)",
+    )
+    what.add_argument(
+        "--cells", nargs="+", default=None, metavar="INDEX", help="run exactly these cells, e.g. 3 7-9 or 3,7,8,9"
     )
     what.add_argument("--retry_failed", action="store_true", help="rerun cells that failed before")
     what.add_argument("--backend", choices=("local", "slurm"), default=None, help="default local")
     what.add_argument("--workers", type=positive_int, default=1, help="parallel cells of the local backend")
+    what.add_argument(
+        "--isolation",
+        choices=("fork", "subprocess"),
+        default=DEFAULT_ISOLATION,
+        help="fork: long-lived workers import the libraries once and fork a child per cell; subprocess: a new "
+        f"Python process per cell (~4 s of start-up each) (default {DEFAULT_ISOLATION})",
+    )
     what.add_argument("--no_progress", action="store_true", help="no progress bar")
     slurm = parser.add_argument_group("SLURM backend (submitit)")
     slurm.add_argument("--slurm_partition", default=None)
     slurm.add_argument("--slurm_account", default=None)
-    slurm.add_argument("--slurm_time", type=positive_int, default=60, help="minutes per cell (default 60)")
-    slurm.add_argument("--slurm_mem_gb", type=float, default=8.0, help="memory per cell in GB (default 8)")
-    slurm.add_argument("--slurm_gpus", type=int, default=0, help="GPUs per cell (default 0)")
-    slurm.add_argument("--slurm_cpus_per_task", type=positive_int, default=2, help="CPUs per cell (default 2)")
     slurm.add_argument(
-        "--slurm_array_parallelism", type=positive_int, default=64, help="cells running at once (default 64)"
+        "--slurm_time", type=positive_int, default=60, help="minutes per cell; a task gets K times that (default 60)"
+    )
+    slurm.add_argument("--slurm_mem_gb", type=float, default=8.0, help="memory per task in GB (default 8)")
+    slurm.add_argument("--slurm_gpus", type=int, default=0, help="GPUs per task (default 0)")
+    slurm.add_argument("--slurm_cpus_per_task", type=positive_int, default=2, help="CPUs per task (default 2)")
+    slurm.add_argument(
+        "--slurm_array_parallelism", type=positive_int, default=64, help="tasks running at once (default 64)"
     )
     slurm.add_argument(
         "--slurm_setup", action="append", default=[], help="shell line run before each task (repeatable)"
@@ -871,18 +1623,41 @@ def summary(total: int, states: Counter[str]) -> str:
     return f"{total} cells: {parts}"
 
 
-def _run_one(runner: Runner, cell: Cell) -> int:
-    outcome = runner.run(cell)
-    messages = {
-        "done": "done",
-        "skipped_done": "already done",
-        "skipped_failed": f"failed before, skipped (use --retry_failed): {runner.sweep.error_path(cell)}",
-        "busy": "running in another process, skipped",
-        "failed": f"failed: see {runner.sweep.error_path(cell)}",
-        "interrupted": "interrupted",
-    }
-    print(f"{cell.describe()}: {messages[outcome]}")
-    return {"failed": 1, "interrupted": 143}.get(outcome, 0)
+def selected_cells(args: argparse.Namespace, cells: Sequence[Cell]) -> list[Cell] | None:
+    """The cells ``--cells``, ``--task_index`` or ``$SLURM_ARRAY_TASK_ID`` pick, or None for the whole grid.
+
+    Task ``I`` with ``--cells_per_task K`` is cells ``I*K`` to ``I*K+K-1`` (the last task may have fewer).
+
+    Raises:
+        UserError: an index out of range, ``--cells`` with ``--task_index``, or a ``$SLURM_ARRAY_TASK_ID`` that
+            is not a number (an array task must never run the whole grid).
+    """
+    if args.cells is not None:
+        if args.task_index is not None:
+            raise UserError("--cells and --task_index exclude each other")
+        indices = parse_indices(args.cells)
+        outside = [index for index in indices if index >= len(cells)]
+        if outside:
+            raise UserError(f"--cells {outside[0]} is out of range: the sweep has {len(cells)} cells (0-based)")
+        return [cells[index] for index in indices]
+    index, source = args.task_index, "--task_index"
+    if index is None and args.backend is None and not (args.list or args.count):
+        text = os.environ.get("SLURM_ARRAY_TASK_ID", "").strip()
+        if text:
+            if not text.isdigit():
+                raise UserError(
+                    f"SLURM_ARRAY_TASK_ID is {text!r}, not a task number; pass --task_index, "
+                    "or --backend local to run the whole grid"
+                )
+            index, source = int(text), "SLURM_ARRAY_TASK_ID"
+    if index is None:
+        return None
+    per_task = args.cells_per_task or 1
+    tasks = math.ceil(len(cells) / per_task)
+    if not 0 <= index < tasks:
+        grid = f"{len(cells)} cells" if per_task == 1 else f"{len(cells)} cells in {tasks} tasks of {per_task}"
+        raise UserError(f"{source} {index} is out of range: the sweep has {grid} (0-based)")
+    return list(cells[index * per_task : (index + 1) * per_task])
 
 
 class _Terminated(Exception):
@@ -893,27 +1668,48 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise _Terminated(signal.Signals(signum).name)
 
 
+def _run_cells(
+    runner: CellRunner, cells: Sequence[Cell], workers: int, *, progress: bool, verbose: bool
+) -> Counter[str] | None:
+    """Run ``cells`` with SIGTERM handled like Ctrl-C; None when SIGTERM stopped them (they stay pending)."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return run_local(runner, cells, workers, progress=progress, verbose=verbose)
+    except _Terminated:
+        print("error: terminated; running cells stopped and left pending", file=sys.stderr)
+        return None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        runner.close()
+
+
 def run(args: argparse.Namespace, passthrough: Sequence[str]) -> int:
     """Carry out a parsed sweep command; returns the exit code."""
     sweep = sweep_from_args(args, passthrough)
     cells = sweep.cells()
-    task_index = args.task_index
-    env_index = os.environ.get("SLURM_ARRAY_TASK_ID", "")
-    if task_index is None and args.backend is None and not (args.list or args.count) and env_index.isdigit():
-        task_index = int(env_index)
-    if task_index is not None and not 0 <= task_index < len(cells):
-        raise UserError(f"--task_index {task_index} is out of range: the sweep has {len(cells)} cells (0-based)")
-    selected = [cells[task_index]] if task_index is not None else cells
+    selected = selected_cells(args, cells)
     if args.count:
-        print(len(cells))
+        print(len(cells) if args.cells_per_task is None else math.ceil(len(cells) / args.cells_per_task))
         return 0
     if args.list:
-        print_cells(sweep, selected)
+        check_output_dir(sweep.output_dir, writable=False)
+        print_cells(sweep, cells if selected is None else selected)
         return 0
     flags = method_flags(sweep)
-    if task_index is not None:
-        runner = Runner(sweep, flags, threads=threads_per_cell(1), retry_failed=args.retry_failed)
-        return _run_one(runner, cells[task_index])
+    check_output_dir(sweep.output_dir)
+    isolation: Isolation = args.isolation
+    threads = threads_per_cell(args.workers)
+    if selected is not None:  # an array task (or a hand-picked list): its cells, a line each
+        workers = min(args.workers, len(selected))
+        if not any(_wanted(sweep, cell, args.retry_failed) for cell in selected):
+            isolation = "subprocess"  # nothing will start: no worker to warm up for "already done"
+        runner = make_runner(
+            sweep, flags, isolation=isolation, workers=workers, threads=threads, retry_failed=args.retry_failed
+        )
+        outcomes = _run_cells(runner, selected, workers, progress=False, verbose=True)
+        if outcomes is None or outcomes["interrupted"]:
+            return 143
+        return 1 if outcomes["failed"] else 0
 
     todo = [cell for cell in cells if _wanted(sweep, cell, args.retry_failed)]
     print(f"{len(cells)} cells, {len(todo)} to run ({len(cells) - len(todo)} done or failed before)")
@@ -930,10 +1726,11 @@ def run(args: argparse.Namespace, passthrough: Sequence[str]) -> int:
             setup=tuple(args.slurm_setup),
             log_dir=args.slurm_log_dir.resolve() if args.slurm_log_dir is not None else None,
             wait=args.slurm_wait,
+            cells_per_task=args.cells_per_task or 1,
         )
         if not todo:
             return 0
-        jobs = submit_slurm(sweep, todo, options, retry_failed=args.retry_failed)
+        jobs = submit_slurm(sweep, todo, options, retry_failed=args.retry_failed, isolation=isolation)
         print(f"submitted {len(jobs)} array tasks, first job {jobs[0].job_id}; logs in {jobs[0].paths.folder}")
         # Jobs of the local and debug executors live only as long as this process: always wait for them.
         if options.wait or options.executor != "slurm":
@@ -944,20 +1741,21 @@ def run(args: argparse.Namespace, passthrough: Sequence[str]) -> int:
         print("follow with: python sweep.py <the same grid flags> --list")
         return 0
 
-    runner = Runner(sweep, flags, threads=threads_per_cell(args.workers), retry_failed=args.retry_failed)
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    if not todo:
+        print(summary(len(cells), Counter(cell_state(sweep, cell) for cell in cells)))
+        return 0
+    workers = min(args.workers, len(todo))  # threads stay a share of --workers, as for the full grid
+    runner = make_runner(
+        sweep, flags, isolation=isolation, workers=workers, threads=threads, retry_failed=args.retry_failed
+    )
     start = time.monotonic()
-    try:
-        outcomes = run_local(runner, todo, args.workers, progress=not args.no_progress)
-    except _Terminated:
-        print("error: terminated; running cells stopped and left pending", file=sys.stderr)
+    outcomes = _run_cells(runner, todo, workers, progress=not args.no_progress, verbose=False)
+    if outcomes is None:
         return 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     states = Counter(cell_state(sweep, cell) for cell in cells)
     print(
         f"this run: {outcomes['done']} done, {outcomes['failed']} failed, {outcomes['busy']} busy elsewhere "
-        f"in {time.monotonic() - start:.0f} s with {args.workers} worker(s)"
+        f"in {time.monotonic() - start:.0f} s with {workers} worker(s), isolation {isolation}"
     )
     print(summary(len(cells), states))
     return 1 if outcomes["failed"] else 0

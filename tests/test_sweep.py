@@ -1,7 +1,10 @@
 """Tests of the benchmark sweep (``sweep.py`` / ``experiments.sweep``): cell expansion and order, suites,
-``--task_index``, failing cells, locks, resume after a SIGKILL of a real sweep process, the SLURM path without a
-cluster (a stand-in ``sbatch`` records the generated script; submitit's local executor runs a cell) and one real
-cell end to end. Offline and fast: most cells run a stand-in experiment script that writes a valid report.
+``--task_index`` and several cells per array task, failing and crashing cells, fork-worker isolation (a crash, a
+SIGKILL, a leak or a dead worker costs only its cell; threads per cell), locks, SIGTERM/Ctrl-C, resume after a
+SIGKILL of a real sweep process, checks of the output directory and of ``$SLURM_ARRAY_TASK_ID``, the SLURM path
+without a cluster (a stand-in ``sbatch`` records the generated script; submitit's local executor runs cells) and
+real cells end to end, forked and as subprocesses, with identical results. Offline: most cells run a stand-in
+experiment script that writes a valid report.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from errors import UserError
@@ -29,10 +33,12 @@ CACHED_IDS = [3, 6, 11, 29, 31, 32, 37, 44, 50, 54, 1049, 1050, 1063, 1068, 1462
 CACHED_IDS += [1510, 40983, 40984, 40994]  # the 23 datasets of the team's offline cache: all in OpenML-CC18
 
 # A stand-in experiment script: same flags as the real ones for what the sweep sets, a valid report, and
-# behaviour steered by environment variables (FAKE_FAIL_SEEDS, FAKE_SLEEP, FAKE_MARKERS).
+# behaviour steered by environment variables: FAKE_FAIL_SEEDS (exit 1), FAKE_CRASH ("<seed>:<how>,...": exit
+# without Python's shutdown, segfault, SIGKILL itself, or SIGKILL its parent, the fork worker), FAKE_SLEEP, and
+# FAKE_MARKERS (a folder where each cell writes what it saw: threads, its parent, what earlier cells left behind).
 FAKE_SCRIPT = textwrap.dedent(
     """
-    import argparse, os, sys, time
+    import argparse, builtins, json, os, signal, sys, time
     from pathlib import Path
 
     sys.path.insert(0, {repo!r})
@@ -57,9 +63,28 @@ FAKE_SCRIPT = textwrap.dedent(
         method = "inn" if args.interpretable else (args.method or args.model_name or "tabresnet")
         key = args.dataset_id if args.dataset_path is None else Path(args.dataset_path).stem
         if os.environ.get("FAKE_MARKERS"):
+            torch = sys.modules.get("torch")  # imported by a fork worker, never here
+            seen = {{
+                "omp": os.environ.get("OMP_NUM_THREADS"),
+                "torch_threads": torch.get_num_threads() if torch is not None else None,
+                "parent": os.getppid(),
+                "leaked": getattr(builtins, "fake_leak", 0),
+            }}
             marker = Path(os.environ["FAKE_MARKERS"]) / f"{{method}}_{{key}}_{{args.seed}}"
             marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(os.environ.get("OMP_NUM_THREADS", ""))
+            marker.write_text(json.dumps(seen))
+        builtins.fake_leak = getattr(builtins, "fake_leak", 0) + 1  # state a cell leaves in its process
+        builtins.fake_hoard = bytearray(20_000_000)  # and memory
+        crash = dict(item.split(":") for item in os.environ.get("FAKE_CRASH", "").split(",") if item)
+        how = crash.get(str(args.seed))
+        if how == "exit":
+            print("leaving at once", file=sys.stderr, flush=True)
+            os._exit(3)
+        if how in ("segv", "kill"):
+            os.kill(os.getpid(), signal.SIGSEGV if how == "segv" else signal.SIGKILL)
+        if how == "worker":
+            os.kill(os.getppid(), signal.SIGKILL)
+            return 1
         time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
         if str(args.seed) in os.environ.get("FAKE_FAIL_SEEDS", "").split(","):
             print("something went wrong in seed", args.seed, file=sys.stderr)
@@ -91,6 +116,7 @@ FAKE_SWEEP = textwrap.dedent(
 
     for method, script in list(sweep.SCRIPTS.items()):
         sweep.SCRIPTS[method] = sweep.MethodScript({script!r}, script.args)
+    sweep.warm_modules = sweep.warm_explainers = lambda methods: ()  # the stand-in needs no library
     sys.exit(sweep.main())
     """
 )
@@ -107,8 +133,11 @@ def fake_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     fake_sweep = tmp_path / "fake_sweep.py"
     fake_sweep.write_text(FAKE_SWEEP.format(repo=str(REPO_ROOT), script=str(path)))
     monkeypatch.setattr(sweep, "SWEEP_SCRIPT", fake_sweep)
-    for name in ("FAKE_FAIL_SEEDS", "FAKE_SLEEP", "FAKE_MARKERS", "SLURM_ARRAY_TASK_ID", "SLURM_CPUS_PER_TASK"):
+    monkeypatch.setattr(sweep, "warm_modules", lambda methods: ())
+    monkeypatch.setattr(sweep, "warm_explainers", lambda methods: ())
+    for name in ("FAKE_FAIL_SEEDS", "FAKE_CRASH", "FAKE_SLEEP", "FAKE_MARKERS", "SLURM_ARRAY_TASK_ID"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
     return path
 
 
@@ -130,6 +159,11 @@ def grid(out: Path, *extra: str) -> list[str]:
 
 def done_cells(out: Path) -> set[tuple[str, str, int]]:
     return {(p.parts[-4], p.parts[-3], int(p.parts[-2])) for p in out.glob("*/*/*/output_info.json")}
+
+
+def seen(markers: Path) -> dict[str, dict]:
+    """What each stand-in cell saw, by ``<method>_<dataset>_<seed>``."""
+    return {path.name: json.loads(path.read_text()) for path in markers.iterdir()}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -162,6 +196,11 @@ def test_seeds_and_datasets_parsing(tmp_path: Path) -> None:
     for bad in (["a"], ["3-1"], ["-1"], [""]):
         with pytest.raises(UserError):
             sweep.parse_seeds(bad)
+    assert sweep.format_indices([1, 2, 3, 7, 9, 10, 12]) == "1-3,7,9-10,12"
+    for indices in ([0], [4, 5], [1, 2, 3, 7, 9, 10, 12]):
+        assert sweep.parse_indices([sweep.format_indices(indices)]) == indices
+    with pytest.raises(UserError, match="bad cell index"):
+        sweep.parse_indices(["x"])
     data = tmp_path / "tiny.csv"
     data.write_text("a,b,y\n1,2,0\n")
     datasets = sweep.expand_datasets(["31", str(data), "31"])
@@ -274,9 +313,13 @@ def test_local_workers_run_every_cell_with_a_share_of_the_threads(
     assert sweep.main([*grid(out), "--workers", "2", "--no_progress"]) == 0
     assert len(done_cells(out)) == 8
     expected = str(max(1, sweep.available_cores() // 2))
-    assert {marker.read_text() for marker in markers.iterdir()} == {expected}
+    assert {cell["omp"] for cell in seen(markers).values()} == {expected}
     for path in out.glob("*/*/*/output_info.json"):
         assert read_report(path)["config"]["threads"] == expected
+    # Two fork workers ran the 8 cells, each cell in a fresh child: none saw what an earlier cell left behind.
+    parents = {cell["parent"] for cell in seen(markers).values()}
+    assert len(parents) == 2 and os.getpid() not in parents
+    assert {cell["leaked"] for cell in seen(markers).values()} == {0}
     # A second run finds nothing to do.
     for marker in markers.iterdir():
         marker.unlink()
@@ -308,6 +351,114 @@ def test_a_failing_cell_records_its_error_and_the_others_go_on(
     assert "use --retry_failed" in capsys.readouterr().out
     assert sweep.main([*grid(out), "--no_progress", "--retry_failed"]) == 0
     assert len(done_cells(out)) == 8 and not list(out.glob("*/*/*/" + ERROR_FILENAME))
+
+
+def test_a_crashing_or_killed_cell_costs_only_itself(
+    tmp_path: Path, fake_script: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker runs every cell: a cell that leaves with os._exit, segfaults or is SIGKILLed fails alone,
+    with its reason in error.json; the worker goes on, and no cell sees what an earlier one left behind."""
+    out, markers = tmp_path / "results", tmp_path / "markers"
+    monkeypatch.setenv("FAKE_MARKERS", str(markers))
+    monkeypatch.setenv("FAKE_CRASH", "1:exit,2:segv,3:kill")
+    args = ["--methods", "inn", "--datasets", "31", "--seeds", "0-4", "--output_dir", str(out), "--no_progress"]
+    assert sweep.main(args) == 1
+    assert done_cells(out) == {("inn", "31", 0), ("inn", "31", 4)}
+    errors = {seed: json.loads((out / "inn" / "31" / str(seed) / ERROR_FILENAME).read_text()) for seed in (1, 2, 3)}
+    assert errors[1]["returncode"] == 3 and errors[1]["stderr_tail"] == ["leaving at once"]
+    assert (errors[2]["signal"], errors[3]["signal"]) == ("SIGSEGV", "SIGKILL")
+    assert all(error["isolation"] == "fork" for error in errors.values())
+    cells = seen(markers)
+    assert len(cells) == 5 and len({cell["parent"] for cell in cells.values()}) == 1  # one worker throughout
+    assert {cell["leaked"] for cell in cells.values()} == {0}
+
+
+def test_a_dead_worker_costs_only_its_cell(
+    tmp_path: Path, fake_script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """A cell that SIGKILLs its own worker: the sweep reports it, starts a new worker, runs the rest."""
+    out, markers = tmp_path / "results", tmp_path / "markers"
+    monkeypatch.setenv("FAKE_MARKERS", str(markers))
+    monkeypatch.setenv("FAKE_CRASH", "1:worker")
+    args = ["--methods", "inn", "--datasets", "31", "--seeds", "0-2", "--output_dir", str(out), "--no_progress"]
+    assert sweep.main(args) == 1
+    assert "sweep error: a sweep worker" in capsys.readouterr().out
+    assert done_cells(out) == {("inn", "31", 0), ("inn", "31", 2)}
+    spec = sweep.sweep_from_args(sweep.build_parser().parse_args(args), [])
+    assert sweep.cell_state(spec, spec.cells()[1]) == "pending"  # not the cell's fault: it reruns next time
+    parents = [seen(markers)[f"inn_31_{seed}"]["parent"] for seed in range(3)]
+    assert parents[0] == parents[1] != parents[2]
+
+
+@pytest.mark.slow
+def test_each_forked_cell_runs_with_its_share_of_the_threads(
+    tmp_path: Path, fake_script: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch in a forked cell (imported once by its worker) has the cell's thread count, not the machine's."""
+    out, markers = tmp_path / "results", tmp_path / "markers"
+    monkeypatch.setenv("FAKE_MARKERS", str(markers))
+    monkeypatch.setattr(sweep, "warm_modules", lambda methods: ("torch",))
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")  # a SLURM task's CPUs, whatever the machine has
+    args = ["--methods", "inn", "--datasets", "31", "--seeds", "0-1", "--output_dir", str(out)]
+    assert sweep.main([*args, "--no_progress"]) == 0
+    assert [(cell["omp"], cell["torch_threads"]) for cell in seen(markers).values()] == [("3", 3)] * 2
+
+
+def test_an_array_task_runs_several_cells(
+    tmp_path: Path, fake_script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    out, markers = tmp_path / "results", tmp_path / "markers"
+    monkeypatch.setenv("FAKE_MARKERS", str(markers))
+    assert sweep.main([*grid(out), "--count", "--cells_per_task", "3"]) == 0
+    assert capsys.readouterr().out.strip() == "3"  # 8 cells in tasks of 3: 0-2, 3-5, 6-7
+    assert sweep.main([*grid(out), "--task_index", "1", "--cells_per_task", "3"]) == 0
+    assert done_cells(out) == {("catboost", "31", 1), ("inn", "37", 0), ("catboost", "37", 0)}
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in lines if line.endswith(": done")] == ["cell 3", "cell 4", "cell 5"]
+    assert len({cell["parent"] for cell in seen(markers).values()}) == 1  # one process for the task's cells
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    assert sweep.main([*grid(out), "--cells_per_task", "3"]) == 0
+    assert {c for c in done_cells(out) if c[1] == "37" and c[2] == 1} == {("inn", "37", 1), ("catboost", "37", 1)}
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID")
+    assert sweep.main([*grid(out), "--cells", "0", "2"]) == 0
+    assert len(done_cells(out)) == 7
+    capsys.readouterr()
+    assert sweep.main([*grid(out), "--task_index", "3", "--cells_per_task", "3"]) == 2
+    assert "out of range: the sweep has 8 cells in 3 tasks of 3" in capsys.readouterr().err
+
+
+def test_a_non_numeric_slurm_array_task_id_is_an_error(
+    tmp_path: Path, fake_script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    out = tmp_path / "results"
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "4_[0-7]")
+    assert sweep.main(grid(out)) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: SLURM_ARRAY_TASK_ID is '4_[0-7]'") and error.count("\n") == 1
+    assert not out.exists()  # nothing ran, not the whole grid
+    assert sweep.main([*grid(out), "--backend", "local", "--no_progress"]) == 0  # the way to run the grid here
+    assert len(done_cells(out)) == 8
+
+
+def test_the_output_directory_is_checked_before_any_work(
+    tmp_path: Path, fake_script: Path, capsys: pytest.CaptureFixture
+) -> None:
+    afile = tmp_path / "results.txt"
+    afile.write_text("not a directory")
+    cases = [
+        (afile, f"--output_dir {afile} is a file, not a directory"),
+        (afile / "run", f"--output_dir {afile / 'run'} is below {afile}, which is a file"),
+    ]
+    if sys.platform.startswith("linux"):  # a directory in which not even root can create anything
+        cases.append((Path("/proc"), "cannot write to --output_dir /proc: "))
+    for output_dir, message in cases:
+        for extra in ((), ("--task_index", "0"), ("--backend", "slurm", "--slurm_executor", "local")):
+            assert sweep.main([*grid(output_dir), "--no_progress", *extra]) == 2
+            error = capsys.readouterr().err
+            assert error.startswith(f"error: {message}") and error.count("\n") == 1, error
+    assert afile.read_text() == "not a directory"
+    assert sweep.main([*grid(afile), "--list"]) == 2  # listing reads only, but a file is no results tree
+    assert sweep.main([*grid(Path("/proc")), "--count"]) == 0
 
 
 def test_a_locked_cell_is_never_run_twice(tmp_path: Path, fake_script: Path, capsys: pytest.CaptureFixture) -> None:
@@ -361,31 +512,16 @@ def test_sigkill_in_the_middle_of_a_cell_leaves_it_pending(tmp_path: Path, fake_
     assert sweep.cell_state(spec, cell) == "done"
 
 
-def test_sigkill_of_a_real_inn_cell_then_resume(tmp_path: Path) -> None:
-    """The same with the real INN cell killed while it trains (the rerun may change pass-through flags)."""
-    out = tmp_path / "results"
-    command = [sys.executable, str(REPO_ROOT / "sweep.py"), "--methods", "inn", "--datasets", "31", "--seeds", "0"]
-    command += ["--output_dir", str(out), "--no_progress", "--device", "cpu"]
-    env = {key: value for key, value in os.environ.items() if key != "SLURM_ARRAY_TASK_ID"}
-    spec = sweep.Sweep(("inn",), tuple(sweep.expand_datasets(["31"])), (0,), out)
-    cell = spec.cells()[0]
-    process = subprocess.Popen([*command, "--nr_epochs", "500"], env=env, start_new_session=True)
-    try:
-        _wait_for(lambda: spec.log_paths(cell)[0].exists())
-        time.sleep(4.0)  # imports, data and the first epochs
-        assert process.poll() is None, "the cell ended before it could be killed"
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    _wait_for(lambda: sweep.cell_state(spec, cell) == "pending", timeout=10.0)
-    assert not spec.results_path(cell).exists() and not spec.error_path(cell).exists()
-    rerun = subprocess.run([*command, "--nr_epochs", "2"], env=env, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr
-    assert read_report(spec.results_path(cell))["config"]["nr_epochs"] == 2
-    assert not list(spec.run_dir(cell).glob(".*.tmp"))
-
-
-def test_sigterm_stops_the_running_cells_without_marking_them_failed(tmp_path: Path, fake_script: Path) -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("signum", "group", "code", "message"),
+    [(signal.SIGTERM, False, 143, "terminated"), (signal.SIGINT, True, 130, "interrupted")],
+    ids=["sigterm", "ctrl-c"],
+)
+def test_sigterm_or_ctrl_c_stop_the_running_cells_without_marking_them_failed(
+    tmp_path: Path, fake_script: Path, signum: int, group: bool, code: int, message: str
+) -> None:
+    """SIGTERM to the sweep only (``scancel``, pre-emption) or SIGINT to the whole process group (Ctrl-C)."""
     out, markers = tmp_path / "results", tmp_path / "markers"
     command = [sys.executable, str(sweep.SWEEP_SCRIPT), "--methods", "inn", "tabresnet", "--datasets", "31"]
     command += ["--seeds", "0", "--output_dir", str(out), "--no_progress", "--workers", "2"]
@@ -393,28 +529,68 @@ def test_sigterm_stops_the_running_cells_without_marking_them_failed(tmp_path: P
     process = subprocess.Popen(command, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: len(list(markers.glob("*"))) == 2 if markers.exists() else False)
-        process.send_signal(signal.SIGTERM)  # the sweep only, as `scancel` or a pre-emption notice would
+        if group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
         _, stderr = process.communicate(timeout=30)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == 143 and "terminated" in stderr
+    assert process.returncode == code and message in stderr
     assert not list(out.glob("*/*/*/*.json"))  # neither results nor error.json: both cells are pending
     spec = sweep.Sweep(("inn", "tabresnet"), tuple(sweep.expand_datasets(["31"])), (0,), out)
     assert [sweep.cell_state(spec, cell) for cell in spec.cells()] == ["pending", "pending"]
 
 
-def test_real_cells_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real experiment scripts on the embedded credit-g; --nr_epochs reaches INN only."""
-    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+@pytest.mark.slow
+def test_real_cells_resume_after_sigkill_and_forked_cells_match_subprocess_cells(tmp_path: Path) -> None:
+    """Real INN and decision-tree cells on the embedded credit-g. A fork-worker sweep is SIGKILLed (sweep, worker
+    and cell) while INN trains: the cell is pending, nothing is half-written; the rerun (other pass-through flags)
+    completes both cells; the INN cell run as a subprocess, the original design, gives identical results."""
     out = tmp_path / "results"
-    args = ["--methods", "inn", "decision_tree", "--datasets", "31", "--seeds", "0", "--output_dir", str(out)]
-    assert sweep.main([*args, "--workers", "2", "--no_progress", "--nr_epochs", "2", "--device", "cpu"]) == 0
-    inn = read_report(out / "inn" / "31" / "0" / "output_info.json")
-    tree = read_report(out / "decision_tree" / "31" / "0" / "output_info.json")
-    assert inn["config"]["nr_epochs"] == 2 and inn["n_train"] == 800
-    assert tree["method"] == "decision_tree" and tree["config"]["device"] == "cpu"
-    assert (out / "inn" / "31" / "0" / "explanations.npz").exists()
+    grid_args = ["--methods", "inn", "decision_tree", "--datasets", "31", "--seeds", "0", "--output_dir", str(out)]
+    command = [sys.executable, str(REPO_ROOT / "sweep.py"), *grid_args, "--no_progress", "--device", "cpu"]
+    env = {key: value for key, value in os.environ.items() if key != "SLURM_ARRAY_TASK_ID"}
+    spec = sweep.Sweep(("inn", "decision_tree"), tuple(sweep.expand_datasets(["31"])), (0,), out)
+    inn, tree = spec.cells()
+    # INN only here: a worker for the decision tree would import shap too, seconds of start-up for nothing.
+    killed = [*command, "--methods", "inn", "--nr_epochs", "500"]
+    process = subprocess.Popen(killed, env=env, start_new_session=True)
+    try:
+        _wait_for(lambda: spec.log_paths(inn)[0].exists(), timeout=120.0)  # the worker has forked the cell
+        time.sleep(3.0)  # data and the first epochs
+        assert process.poll() is None, "the cell ended before it could be killed"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the sweep, its worker and the cell, as a pre-emption would
+        process.wait()
+    _wait_for(lambda: sweep.cell_state(spec, inn) == "pending", timeout=10.0)
+    assert not spec.run_dir(inn).exists() or not any(spec.run_dir(inn).iterdir())
+    assert not spec.error_path(inn).exists() and sweep.cell_state(spec, tree) == "pending"
+
+    assert sweep.main([*grid_args, "--no_progress", "--nr_epochs", "2", "--device", "cpu"]) == 0
+    forked = read_report(spec.results_path(inn))
+    assert forked["config"]["nr_epochs"] == 2 and forked["n_train"] == 800
+    assert read_report(spec.results_path(tree))["method"] == "decision_tree"
+    assert "forked from sweep worker" in spec.log_paths(inn)[0].read_text()
+    assert not list(spec.run_dir(inn).glob(".*.tmp"))
+
+    # The same cell in a subprocess of its own: the same numbers, to the last bit.
+    out2 = tmp_path / "subprocess"
+    args = ["--methods", "inn", "--datasets", "31", "--seeds", "0", "--output_dir", str(out2), "--no_progress"]
+    assert sweep.main([*args, "--isolation", "subprocess", "--nr_epochs", "2", "--device", "cpu"]) == 0
+    spawned = read_report(out2 / "inn" / "31" / "0" / "output_info.json")
+    metrics = [key for key in forked if key.startswith(("train_", "test_")) and key != "train_time"]
+    assert "test_auroc" in metrics
+    assert {key: forked[key] for key in metrics} == {key: spawned[key] for key in metrics}
+    assert forked["epoch_losses"] == spawned["epoch_losses"]
+    with (
+        np.load(spec.run_dir(inn) / "explanations.npz") as a,
+        np.load(out2 / "inn" / "31" / "0" / "explanations.npz") as b,
+    ):
+        assert sorted(a.files) == sorted(b.files)
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -470,29 +646,43 @@ def test_slurm_submission_writes_an_array_sbatch_script(
     ):
         assert line in script.splitlines(), line
     assert "submitit.core._submit" in script
-    # Each array task runs `sweep.py ... --task_index <cell>` for one of the pending cells, in order.
-    pickles = sorted(
-        (out / ".sweep" / "submitit").glob("4242_*_submitted.pkl"), key=lambda p: int(p.name.split("_")[1])
-    )
-    assert len(pickles) == 7
-    submissions = [pickle.loads(path.read_bytes()) for path in pickles]
-    assert [s.args for s in submissions] == [(i,) for i in range(1, 8)]
+    # Each array task runs `sweep.py ... --cells <cell>` for one of the pending cells, in order.
+    submissions = submitted(out / ".sweep" / "submitit")
+    assert [s.args for s in submissions] == [(str(i),) for i in range(1, 8)]
     command = submissions[0].function.command
-    assert command[:2] == [sys.executable, str(sweep.SWEEP_SCRIPT)] and command[-1] == "--task_index"
+    assert command[:2] == [sys.executable, str(sweep.SWEEP_SCRIPT)] and command[-1] == "--cells"
     assert command[command.index("--datasets") + 1 : command.index("--datasets") + 3] == ["31", "37"]
     assert command[command.index("--nr_epochs") + 1] == "3"
+    assert command[command.index("--isolation") + 1] == sweep.DEFAULT_ISOLATION
+    # Three pending cells per task: 3 tasks, each with three times the time of a cell.
+    second = tmp_path / "second"
+    extra = ["--backend", "slurm", "--cells_per_task", "3", "--slurm_log_dir", str(second)]
+    assert sweep.main([*grid(out), *extra]) == 0
+    assert "submitted 3 array tasks" in capsys.readouterr().out
+    assert "#SBATCH --array=0-2%3" in record.read_text() and "#SBATCH --time=180" in record.read_text()
+    assert [s.args for s in submitted(second)] == [("1-3",), ("4-6",), ("7",)]
+
+
+def submitted(folder: Path) -> list:
+    """The array tasks submitit pickled for the stand-in sbatch (job 4242), in task order."""
+    pickles = sorted(folder.glob("4242_*_submitted.pkl"), key=lambda path: int(path.name.split("_")[1]))
+    return [pickle.loads(path.read_bytes()) for path in pickles]
 
 
 def test_slurm_backend_with_submitit_local_executor_runs_the_cells(
     tmp_path: Path, fake_script: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same submission through submitit's local executor: each task is a real ``--task_index`` process."""
-    out = tmp_path / "results"
+    """The same submission through submitit's local executor: each task is a real ``sweep.py --cells`` process,
+    here one task for three cells, run one after another by one fork worker."""
+    out, markers = tmp_path / "results", tmp_path / "markers"
     monkeypatch.setenv("FAKE_FAIL_SEEDS", "1")
-    args = ["--methods", "inn", "--datasets", "31", "--seeds", "0-1", "--output_dir", str(out), "--no_progress"]
-    code = sweep.main([*args, "--backend", "slurm", "--slurm_executor", "local", "--slurm_time", "5"])
-    assert code == 1  # one cell failed, which fails its task
-    assert done_cells(out) == {("inn", "31", 0)}
+    monkeypatch.setenv("FAKE_MARKERS", str(markers))
+    args = ["--methods", "inn", "--datasets", "31", "--seeds", "0-2", "--output_dir", str(out), "--no_progress"]
+    slurm = ["--backend", "slurm", "--slurm_executor", "local", "--slurm_time", "5", "--cells_per_task", "3"]
+    assert sweep.main([*args, *slurm]) == 1  # one cell failed, which fails its task
+    assert done_cells(out) == {("inn", "31", 0), ("inn", "31", 2)}
     assert json.loads((out / "inn" / "31" / "1" / ERROR_FILENAME).read_text())["returncode"] == 1
-    logs = list((out / ".sweep" / "submitit").glob("*_0_log.out"))
-    assert logs, "submitit wrote no task logs"
+    logs = sorted((out / ".sweep" / "submitit").glob("*_log.out"))
+    assert len(logs) == 1, "one array task for the three cells"
+    assert "cell 2 (inn, dataset 31, seed 2): done" in logs[0].read_text()
+    assert len({cell["parent"] for cell in seen(markers).values()}) == 1
