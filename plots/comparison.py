@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-if __name__ == "__main__":  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __name__ == "__main__":  # as a script: the repo root, not plots/ (its tables.py would shadow PyTables)
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from errors import UserError  # noqa: E402
 from experiments.results import atomic_write_bytes, higher_is_better, load_runs  # noqa: E402
@@ -211,11 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     ranking.add_argument(
         "--ranking_dataset",
         dest="ranking_datasets",
+        metavar="DATASET",
         nargs="+",
         default=None,
         help="dataset ids to rank, or 'none' (None: every dataset where two compared methods or more have importances)",
     )
-    ranking.add_argument("--ranking_correlation", choices=stats.CORRELATION_KINDS, default="spearman")
+    ranking.add_argument(
+        "--ranking_correlation",
+        choices=stats.CORRELATION_KINDS,
+        default="spearman",
+        help="between two methods' rankings",
+    )
     ranking.add_argument("--ranking_top_k", type=positive_int, default=20, help="features in the tables and figure")
     explain = parser.add_argument_group("explanations (every method that saved an explanations.npz)")
     explain.add_argument(

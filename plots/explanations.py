@@ -109,10 +109,12 @@ def explained_output(explanation: StoredExplanation, index: int) -> tuple[int, s
     if len(outputs) > 1:
         column = int(np.argmax(outputs))
         label = classes[column] if column < len(classes) else str(column)
-        return column, f"{name.split(' (')[0]}, column of the predicted class '{label}'"
+        return column, f"{name.removesuffix(' (one per class)')} of the predicted class '{label}'"
     if len(classes) == 2 and name in ("logit", "probability"):
-        threshold = 0.0 if name == "logit" else 0.5
-        return 0, f"{name} of class '{classes[1]}' (predicted '{classes[int(outputs[0] > threshold)]}')"
+        name = f"{name} of class '{classes[1]}'"
+    if len(classes) == 2 and name.startswith(("logit of class", "probability of class")):
+        threshold = 0.0 if name.startswith("logit") else 0.5
+        name += f" (predicted '{classes[int(outputs[0] > threshold)]}')"
     return 0, name
 
 

@@ -352,8 +352,8 @@ def plot_feature_ranks(ranking: FeatureRanking, ax: Axes, top_k: int = 20, usete
     ax.set_yticks(range(len(shown)))
     ax.set_yticklabels([text(shorten(str(feature), 28), usetex) for feature in shown.index])
     ax.figure.colorbar(image, ax=ax, label="Rank (1 = most important)", shrink=0.8)
-    cut = f", top {len(shown)} of {len(ranking.ranks)} by mean rank" if len(shown) < len(ranking.ranks) else ""
-    ax.set_title(text(f"Feature ranks by global importance{cut}", usetex), fontsize=10)
+    cut = f", top {len(shown)} of {len(ranking.ranks)}" if len(shown) < len(ranking.ranks) else ""
+    ax.set_title(text(f"Rank by global importance (features by mean rank{cut})", usetex), fontsize=10)
     return ax
 
 

@@ -276,9 +276,6 @@ def wilcoxon_holm(scores: pd.DataFrame, higher_better: bool = True, alpha: float
         One row per pair: wins / ties / losses of ``method_a`` against ``method_b``, the median difference
         (a - b, in the metric's units), the statistic, the raw and the Holm-adjusted p-value, and ``significant``.
     """
-    from scipy import stats
-    from statsmodels.stats.multitest import multipletests
-
     rows = []
     for method_a, method_b in combinations(scores.columns, 2):
         difference = (scores[method_a] - scores[method_b]).to_numpy()
@@ -287,6 +284,8 @@ def wilcoxon_holm(scores: pd.DataFrame, higher_better: bool = True, alpha: float
         if np.all(difference == 0):
             statistic, pvalue = math.nan, 1.0  # identical scores: no evidence of a difference
         else:
+            from scipy import stats
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # small samples: scipy warns that the p-value is exact / coarse
                 result = stats.wilcoxon(scores[method_a], scores[method_b], alternative="two-sided")
@@ -309,6 +308,8 @@ def wilcoxon_holm(scores: pd.DataFrame, higher_better: bool = True, alpha: float
     table = pd.DataFrame(rows)
     if table.empty:
         return table.assign(p_holm=[], significant=[])
+    from statsmodels.stats.multitest import multipletests
+
     rejected, adjusted, _, _ = multipletests(table["p_value"].to_numpy(), alpha=alpha, method="holm")
     return table.assign(p_holm=adjusted, significant=rejected)
 

@@ -543,6 +543,11 @@ def test_user_errors_come_before_any_file(pristine_tree: Path, tmp_path: Path, m
         comparison.run(pristine_tree, out, comparison.ComparisonOptions(methods=["catboost"]))
     with pytest.raises(UserError, match="--ranking_dataset: no run on dataset"):
         comparison.run(pristine_tree, out, comparison.ComparisonOptions(ranking_datasets=["777"]))
+    # An example beyond an explained file's rows (this one has 5) is found before anything is written.
+    tree = Path(shutil.copytree(pristine_tree, tmp_path / "results"))
+    write_explanations(results_path(tree, "tabresnet", "31", 1).parent, n_rows=5)
+    with pytest.raises(UserError, match="--explain_example 5 is out of range for .*tabresnet.31.1.*5 test rows"):
+        comparison.run(tree, out, comparison.ComparisonOptions(explain_example=5))
     monkeypatch.setattr(comparison.shutil, "which", lambda name: None)
     with pytest.raises(UserError, match="usetex"):
         comparison.run(pristine_tree, out, comparison.ComparisonOptions(usetex=True))
@@ -560,20 +565,38 @@ def test_parser_options() -> None:
         comparison.build_parser().parse_args(["--results_dir", "r", "--out_dir", "o", "--ranking_correlation", "x"])
 
 
-def test_script_runs_with_a_method_selection_and_import_does_no_work(tmp_path: Path) -> None:
+def test_cli_with_method_selection(
+    pristine_tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn: list[str] = []
+    # The figures themselves are tested above and in the end-to-end run: here only which ones are asked for.
+    monkeypatch.setattr(figures, "render", lambda stem, *args, **kwargs: drawn.append(stem.name) or [])
+    out = tmp_path / "out"
+    argv = ["--results_dir", str(pristine_tree), "--out_dir", str(out), "--methods", "tabresnet", "inn"]
+    assert comparison.main([*argv, "--no_explanations", "--ranking_dataset", "none"]) == 0
+    captured = capsys.readouterr()
+    assert "1.00  INN" in captured.out and "2.00  TabResNet" in captured.out
+    assert "no Friedman test" in captured.err and "no gain plot" in captured.err
+    assert (out / "auroc_table.md").read_text().splitlines()[0] == "| Dataset | INN | TabResNet |"
+    assert drawn == ["rank_distribution", "inn_tabresnet_time_ratio"]
+    assert not list(out.glob("feature_ranking_*")) and not list(out.glob("explanation_*"))
+    drawn.clear()
+    assert comparison.main([*argv, "--ranking_dataset", "31", "--ranking_correlation", "kendall"]) == 0
+    assert drawn == ["rank_distribution", "inn_tabresnet_time_ratio", "feature_ranking_31"]
+    assert "Kendall" in (out / "feature_rank_correlation_31.md").read_text()
+    assert "no explanation figure: no compared run saved an explanations.npz" in capsys.readouterr().err
+    assert comparison.main([*argv[:4], "--methods", "catboost"]) == 2
+    assert "no readable runs of catboost" in capsys.readouterr().err
+
+
+def test_script_runs_from_the_command_line_and_import_does_no_work(tmp_path: Path) -> None:
     probe = "import sys, plots.comparison; assert 'matplotlib' not in sys.modules and 'autorank' not in sys.modules"
     subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, check=True)
     root = tmp_path / "results"
-    for method in METHODS:
-        for dataset in DATASETS[:3]:
-            write_run(root, method, dataset, 0)
+    write_run(root, "inn", "31", 0)
     out = tmp_path / "out"
     command = [sys.executable, "plots/comparison.py", "--results_dir", str(root), "--out_dir", str(out)]
-    command += ["--methods", "tabresnet", "inn", "--no_explanations", "--ranking_dataset", "none"]
     completed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert completed.returncode == 0, completed.stderr
-    assert "1.00  INN" in completed.stdout and "2.00  TabResNet" in completed.stdout
-    assert "no Friedman test" in completed.stderr and "no gain plot" in completed.stderr
-    assert (out / "auroc_table.md").read_text().splitlines()[0] == "| Dataset | INN | TabResNet |"
-    assert (out / "rank_distribution.png").stat().st_size > 0 and not (out / "cd_diagram.png").exists()
-    assert not list(out.glob("feature_ranking_*")) and not list(out.glob("explanation_*"))
+    assert "1.00  INN" in completed.stdout and (out / "auroc_table.tex").stat().st_size > 0
+    assert "no Friedman test" in completed.stderr
