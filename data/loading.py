@@ -11,6 +11,7 @@ over the network with the user's normal ``openml`` cache. Every failure a user c
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import operator
 import os
 import re
@@ -49,7 +50,7 @@ class RawDataset:
 
     Attributes:
         name: Human-readable name (OpenML name, or the file stem).
-        dataset_id: OpenML dataset id, or the file stem for a user file.
+        dataset_id: OpenML dataset id, or ``file_dataset_key(path)`` for a user file (name and content hash).
         X: Feature columns in their original order and dtypes, with a ``RangeIndex``.
         y: Target column, aligned with ``X``; may contain missing values (dropped by ``prepare_split``).
         categorical: One flag per column of ``X``: ``True`` for categorical columns.
@@ -136,6 +137,7 @@ def _load_openml(dataset_id: int, target: str | None, cache_dir: Path | None) ->
         folder = _cached_dataset_folder(root, dataset_id)
         if folder is None:
             continue
+        _check_description(folder / "description.xml", dataset_id)
         has_parquet = any(folder.glob("*.pq"))
         with (
             tempfile.TemporaryDirectory(prefix="openml_cache_") as tmp_root,
@@ -152,6 +154,11 @@ def _load_openml(dataset_id: int, target: str | None, cache_dir: Path | None) ->
             except UserError:
                 raise
             except Exception as exc:  # noqa: BLE001 - openml raises many unrelated types; all mean "unreadable"
+                if _is_network_error(exc):  # openml fell back to the server: the cached files did not suffice
+                    raise DataError(
+                        f"dataset {dataset_id} in the OpenML cache {root} is incomplete or corrupt (openml tried "
+                        f"to download it instead): {_short_reason(exc)}"
+                    ) from exc
                 raise DataError(
                     f"dataset {dataset_id} in the OpenML cache {root} could not be read: {_short_reason(exc)}"
                 ) from exc
@@ -168,6 +175,29 @@ def _load_openml(dataset_id: int, target: str | None, cache_dir: Path | None) ->
             raise
         except Exception as exc:  # noqa: BLE001 - a corrupt download in the user's cache
             raise DataError(f"OpenML dataset {dataset_id} could not be read: {_short_reason(exc)}") from exc
+
+
+def _check_description(path: Path, dataset_id: int) -> None:
+    """A cached ``description.xml`` must be well-formed XML naming a data set, else the cache entry is corrupt."""
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (ElementTree.ParseError, OSError) as exc:
+        raise DataError(f"the cached description of dataset {dataset_id} ({path}) is corrupt: {exc}") from None
+    if "data_set_description" not in root.tag:
+        raise DataError(f"the cached description of dataset {dataset_id} ({path}) is corrupt: no data set description")
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """Whether an exception (or its cause) comes from a failed connection."""
+    seen = 0
+    while exc is not None and seen < 10:
+        name = type(exc).__name__
+        if isinstance(exc, ConnectionError | TimeoutError) or "Connection" in name or "NameResolution" in name:
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _cached_dataset_folder(root: Path, dataset_id: int) -> Path | None:
@@ -275,8 +305,21 @@ def _file_kind(path: Path) -> tuple[str | None, str]:
 
 
 def file_dataset_key(path: str | Path) -> str:
-    """The dataset id of a user file in the results tree: its name without the data suffixes."""
-    return _file_kind(Path(path))[1]
+    """The dataset id of a user file in the results tree: ``<name without data suffixes>-<content hash>``.
+
+    The first 8 hex digits of the file's SHA-256 make the key unique: a file named like an OpenML id
+    (``31.csv``), or two files with one name in different folders, no longer share a results folder, and a file
+    whose content changed is a new dataset. A missing file gets its bare name (it fails to load anyway).
+    """
+    path = Path(path)
+    stem = _file_kind(path)[1]
+    if not path.is_file():
+        return stem
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{stem}-{digest.hexdigest()[:8]}"
 
 
 def _load_file(path: Path, target: str | None) -> RawDataset:
@@ -289,7 +332,13 @@ def _load_file(path: Path, target: str | None) -> RawDataset:
 
     try:
         if kind == "csv":
-            frame = pd.read_csv(path, sep="\t" if ".tsv" in suffixes else ",")
+            separator = "\t" if ".tsv" in suffixes else ","
+            # pandas renames a repeated column "a" to "a.1"; the raw header shows the duplicate.
+            header = pd.read_csv(path, sep=separator, header=None, nrows=1).iloc[0].astype(str)
+            if header.duplicated().any():
+                duplicated = sorted(set(header[header.duplicated()]))
+                raise DataError(f"{path} has duplicated column names: {', '.join(duplicated[:5])}")
+            frame = pd.read_csv(path, sep=separator)
         elif kind == "parquet":
             frame = _read_parquet(path)
         else:
@@ -313,7 +362,7 @@ def _load_file(path: Path, target: str | None) -> RawDataset:
     y = frame[target_name]
     X = frame.drop(columns=target_name)
     categorical = [not _is_numeric(X[col]) for col in X.columns]
-    return RawDataset(stem, stem, X, y, categorical, target_name, str(path))
+    return RawDataset(stem, file_dataset_key(path), X, y, categorical, target_name, str(path))
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import torch
 
 import baseline_experiment
 from data import load_dataset, prepare_split
+from data.loading import file_dataset_key
 from experiments import runner
 from experiments.metrics import auroc
 from experiments.results import BASELINE_METHODS, EXPLANATIONS_FILENAME, read_explanations, read_report, results_path
@@ -161,7 +162,7 @@ def test_baseline_end_to_end(model_name: str, task: str, csv_paths: dict[str, st
         "--output_dir", tmp_path, "--device", "cpu", *FAST_FLAGS,
     )  # fmt: skip
     assert code == 0
-    report = read_report(results_path(tmp_path, model_name, f"synthetic_{task}", 0))
+    report = read_report(results_path(tmp_path, model_name, file_dataset_key(csv_paths[task]), 0))
     assert report["method"] == model_name
     assert report["task"] == task
     assert report["n_train"] + report["n_test"] == 240
@@ -180,7 +181,7 @@ def test_baseline_end_to_end(model_name: str, task: str, csv_paths: dict[str, st
     )
     # Every baseline writes its local explanation; exact ones add up to the explained output.
     explanations = read_explanations(
-        results_path(tmp_path, model_name, f"synthetic_{task}", 0).parent / EXPLANATIONS_FILENAME
+        results_path(tmp_path, model_name, file_dataset_key(csv_paths[task]), 0).parent / EXPLANATIONS_FILENAME
     )
     assert explanations["explainer"] == spec.explainer and explanations["values"].shape[:2] == (report["n_test"], 5)
     assert report["explanation"]["exact"] == explanations["exact"]
@@ -266,7 +267,7 @@ def test_same_split_as_main_experiment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_finished_run_is_skipped_unless_forced(csv_paths: dict[str, str], tmp_path, capsys) -> None:
     args = ["--model_name", "decision_tree", "--dataset_path", csv_paths["binary"], "--output_dir", tmp_path]
     assert run_cli(*args) == 0
-    path = results_path(tmp_path, "decision_tree", "synthetic_binary", 0)
+    path = results_path(tmp_path, "decision_tree", file_dataset_key(csv_paths["binary"]), 0)
     created = json.loads(path.read_text())["created"]
     capsys.readouterr()
     assert run_cli(*args) == 0

@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import main_experiment
+from data.loading import file_dataset_key
 from experiments.results import (
     CLASSIFICATION_METRICS,
     COMMON_KEYS,
@@ -167,7 +168,7 @@ def test_force_reruns_and_the_same_seed_gives_the_same_results(tmp_path, capsys)
     output = tmp_path / "out"
     args = ["--interpretable", *FAST, "--dataset_path", str(data), "--output_dir", str(output)]
     assert main_experiment.main(args) == 0
-    run = output / "inn" / "colours" / "0"
+    run = output / "inn" / file_dataset_key(data) / "0"
     first = json.loads((run / "output_info.json").read_text())
     first_logits = read_explanations(run / "explanations.npz")["output"]
     stamp = (run / "output_info.json").stat().st_mtime_ns
@@ -187,7 +188,7 @@ def test_force_reruns_and_the_same_seed_gives_the_same_results(tmp_path, capsys)
     assert first["task"] == "multiclass" and first["n_classes"] == 3
 
     assert main_experiment.main([*args, "--seed", "1"]) == 0  # another seed: another split and model
-    other = json.loads((output / "inn" / "colours" / "1" / "output_info.json").read_text())
+    other = json.loads((output / "inn" / file_dataset_key(data) / "1" / "output_info.json").read_text())
     assert other["feature_importances"] != first["feature_importances"]
 
 
@@ -196,7 +197,7 @@ def test_regression_end_to_end(tmp_path):
     output = tmp_path / "out"
     args = ["--interpretable", *FAST, "--mode", "regression", "--dataset_path", str(data), "--output_dir", str(output)]
     assert main_experiment.main(args) == 0
-    run = output / "inn" / "prices" / "0"
+    run = output / "inn" / file_dataset_key(data) / "0"
     report = read_report(run / "output_info.json")
     assert report["task"] == "regression" and report["n_classes"] == 0
     for key in REGRESSION_METRICS + ("time", "top_10_features", "top_10_features_weights"):
@@ -215,7 +216,7 @@ def test_tabresnet_end_to_end_writes_gradient_explanations(tmp_path):
     data = _csv(tmp_path / "small.csv")
     output = tmp_path / "out"
     assert main_experiment.main([*FAST, "--dataset_path", str(data), "--output_dir", str(output)]) == 0
-    run = output / "tabresnet" / "small" / "0"
+    run = output / "tabresnet" / file_dataset_key(data) / "0"
     assert sorted(p.name for p in run.iterdir()) == ["explanations.npz", "model.pt", "output_info.json"]
     report = read_report(run / "output_info.json")
     assert report["method"] == "tabresnet" and report["explanation"]["explainer"] == "gradient_x_input"
@@ -229,7 +230,8 @@ def test_compressed_csv_run_is_found_again(tmp_path, capsys):
     data = _csv(tmp_path / "packed.csv.gz")
     args = [*FAST, "--dataset_path", str(data), "--output_dir", str(tmp_path / "out")]
     assert main_experiment.main(args) == 0
-    assert (tmp_path / "out" / "tabresnet" / "packed" / "0" / "output_info.json").is_file()
+    assert (tmp_path / "out" / "tabresnet" / file_dataset_key(data) / "0" / "output_info.json").is_file()
+    assert file_dataset_key(data).startswith("packed-")  # the name without .csv.gz, and the content's hash
     capsys.readouterr()
     assert main_experiment.main(args) == 0
     assert "already done" in capsys.readouterr().out

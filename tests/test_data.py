@@ -5,6 +5,7 @@ failing stub and every dataset except the embedded credit-g is a tiny synthetic 
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -174,6 +175,39 @@ def test_corrupt_cached_dataset_is_reported(tmp_path, offline_openml):
         load_dataset(424243, openml_cache_dir=root)
 
 
+@pytest.mark.parametrize("content", ["<oml:data_set_description garbage", "<other>not a description</other>", ""])
+def test_corrupt_cached_description_is_reported_as_corrupt_not_as_a_network_error(tmp_path, offline_openml, content):
+    root = _fake_cache(tmp_path / "cache", 424244)
+    description = root / "org" / "openml" / "www" / "datasets" / "424244" / "description.xml"
+    description.chmod(0o644)
+    description.write_text(content)
+    with pytest.raises(DataError, match=r"cached description of dataset 424244 .* is corrupt") as error:
+        load_dataset(424244, openml_cache_dir=root)
+    assert "reached" not in str(error.value) and "Connection" not in str(error.value)
+
+
+def test_duplicated_csv_column_names_are_an_error(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("a,b,a,label\n1,2,3,x\n4,5,6,y\n")  # pandas would silently rename the second a to a.1
+    with pytest.raises(DataError, match="duplicated column names: a"):
+        load_dataset(dataset_path=path)
+
+
+def test_a_file_never_shares_a_results_folder_with_an_openml_id_or_another_file(tmp_path):
+    from data import file_dataset_key
+
+    first, second = tmp_path / "one" / "31.csv", tmp_path / "two" / "31.csv"
+    for path, rows in ((first, _tiny_frame()), (second, _tiny_frame().iloc[::-1])):
+        path.parent.mkdir()
+        rows.to_csv(path, index=False)
+    keys = {file_dataset_key(first), file_dataset_key(second)}
+    assert len(keys) == 2 and "31" not in keys and all(key.startswith("31-") for key in keys)
+    assert load_dataset(dataset_path=first).dataset_id == file_dataset_key(first)
+    copy = tmp_path / "31.csv"
+    copy.write_bytes(first.read_bytes())
+    assert file_dataset_key(copy) == file_dataset_key(first)  # the same data is the same dataset
+
+
 @pytest.mark.parametrize(
     "kwargs", [{}, {"dataset_id": 31, "dataset_path": "x.csv"}, {"dataset_id": -3}, {"dataset_id": "31"}]
 )
@@ -208,7 +242,7 @@ def test_user_files_load_with_last_column_as_default_target(tmp_path, suffix):
     else:
         _tiny_frame().to_csv(path, index=False)
     raw = load_dataset(dataset_path=path)
-    assert raw.dataset_id == raw.name == "mydata"
+    assert raw.name == "mydata" and re.fullmatch(r"mydata-[0-9a-f]{8}", raw.dataset_id)
     assert raw.target == "label"
     assert raw.X.columns[0] == "size" and raw.categorical[0] is False
     assert all(raw.categorical[1:])  # strings, nominal and booleans are categorical

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from data.loading import file_dataset_key
 from errors import UserError
 from experiments import sweep
 from experiments.results import ERROR_FILENAME, read_report
@@ -61,7 +62,8 @@ FAKE_SCRIPT = textwrap.dedent(
     def main():
         args = build_parser().parse_args()
         method = "inn" if args.interpretable else (args.method or args.model_name or "tabresnet")
-        key = args.dataset_id if args.dataset_path is None else Path(args.dataset_path).stem
+        from data.loading import file_dataset_key
+        key = args.dataset_id if args.dataset_path is None else file_dataset_key(args.dataset_path)
         if os.environ.get("FAKE_MARKERS"):
             torch = sys.modules.get("torch")  # imported by a fork worker, never here
             seen = {{
@@ -204,7 +206,7 @@ def test_seeds_and_datasets_parsing(tmp_path: Path) -> None:
     data = tmp_path / "tiny.csv"
     data.write_text("a,b,y\n1,2,0\n")
     datasets = sweep.expand_datasets(["31", str(data), "31"])
-    assert [d.key for d in datasets] == ["31", "tiny"]
+    assert [d.key for d in datasets] == ["31", file_dataset_key(data)]
     assert datasets[1].arguments(None) == ["--dataset_path", str(data.resolve())]
     assert datasets[0].arguments(tmp_path) == ["--dataset_id", "31", "--openml_cache_dir", str(tmp_path)]
     with pytest.raises(UserError, match="not an OpenML id"):
