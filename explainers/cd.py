@@ -29,6 +29,7 @@ Rules, one per layer (``rel``, ``irrel``: the streams; ``σ``: an elementwise ac
   ``relevant_first`` and half to each stream under ``shapley`` (the Shapley split of a product of two players,
   ``rel' = ½(x_rel·W + x·W_rel)``). The bias row ``W_0`` multiplies the constant 1: ``W_0,rel`` goes to ``rel``,
   ``W_0,irrel`` to ``irrel``, under both rules.
+* SENN with identity concepts, ``[x, 1]·θ(x)``: INN's product with the decomposed parameterizer's output.
 * a snapshot ensemble: the mean of its members' decompositions.
 
 Every rule defines ``irrel' = (true output) − rel'``, so the code carries each layer as ``(rel, total)``, with
@@ -41,8 +42,8 @@ treats magnitudes below ``sqrt(eps)`` of the layer's scale as 0, so that noise n
 (:func:`share_bias`).
 
 Networks are composed from these rules by functions registered per module type (:func:`register_cd`); a new
-network built from the same layers (e.g. SENN with identity concepts: the backbone and INN's product) registers
-one small function. :func:`cd_module` dispatches, :func:`contextual_decomposition` runs a network over many rows
+network built from the same layers registers one small function (SENN with identity concepts: its parameterizer
+and INN's product). :func:`cd_module` dispatches, :func:`contextual_decomposition` runs a network over many rows
 and groups at once (chunked, no per-row loop) in float64, :func:`cd_group_scores` and :func:`cd_interaction` score
 groups of original features, and :class:`CDExplainer` returns the CD score of every single original feature as an
 :class:`~explainers.attribution.Attribution`.
@@ -63,6 +64,7 @@ from torch.nn import functional as F
 
 from explainers.attribution import DEFAULT_REFERENCE, Attribution, ReferenceKind, reference_point
 from models.networks import INNNetwork, ResidualBackbone, ResidualBlock, SnapshotEnsemble, TabResNetNetwork
+from models.senn import MLPParameterizer, ResNetParameterizer, SENNNetwork
 
 Rule = Literal["relevant_first", "shapley"]
 RULES: tuple[Rule, ...] = ("relevant_first", "shapley")
@@ -299,16 +301,30 @@ def cd_backbone(
     return cd_module(backbone.blocks, *out, rule=rule)
 
 
-@register_cd(TabResNetNetwork)
+@register_cd(TabResNetNetwork, ResNetParameterizer)
 def cd_tabresnet(
-    network: TabResNetNetwork, rel: torch.Tensor, total: torch.Tensor, *, rule: Rule = "relevant_first"
+    network: TabResNetNetwork | ResNetParameterizer,
+    rel: torch.Tensor,
+    total: torch.Tensor,
+    *,
+    rule: Rule = "relevant_first",
 ) -> Decomposed:
-    """The backbone and the linear head.
+    """The backbone and the linear head (TabResNet; SENN's residual parameterizer).
 
     Shape:
         rel ``(..., G, D)``, total ``(..., 1, D)`` -> ``(..., G, C)``, ``(..., 1, C)``
     """
     return cd_module(network.head, *cd_module(network.backbone, rel, total, rule=rule), rule=rule)
+
+
+def _generated_linear_model(
+    flat: Decomposed, inputs: Decomposed, n_outputs: int, *, rule: Rule = "relevant_first"
+) -> Decomposed:
+    """Decomposed flat generated weights ``(..., (D + 1)·C)`` viewed as ``(..., D + 1, C)`` and applied to the
+    decomposed input (:func:`cd_inn_product`)."""
+    shape = (inputs[0].shape[-1] + 1, n_outputs)
+    weights = tuple(part.reshape(*part.shape[:-1], *shape) for part in flat)
+    return cd_inn_product(inputs[0], inputs[1], weights[0], weights[1], rule=rule)
 
 
 @register_cd(INNNetwork)
@@ -318,15 +334,29 @@ def cd_inn(network: INNNetwork, rel: torch.Tensor, total: torch.Tensor, *, rule:
     Shape:
         rel ``(..., G, D)``, total ``(..., 1, D)`` -> ``(..., G, C)``, ``(..., 1, C)``
     """
-    flat_rel, flat_total = cd_module(network.head, *cd_module(network.backbone, rel, total, rule=rule), rule=rule)
-    weights_shape = (network.n_inputs + 1, network.n_outputs)
-    return cd_inn_product(
-        rel,
-        total,
-        flat_rel.reshape(*flat_rel.shape[:-1], *weights_shape),
-        flat_total.reshape(*flat_total.shape[:-1], *weights_shape),
-        rule=rule,
-    )
+    flat = cd_module(network.head, *cd_module(network.backbone, rel, total, rule=rule), rule=rule)
+    return _generated_linear_model(flat, (rel, total), network.n_outputs, rule=rule)
+
+
+@register_cd(MLPParameterizer)
+def cd_mlp_parameterizer(
+    network: MLPParameterizer, rel: torch.Tensor, total: torch.Tensor, *, rule: Rule = "relevant_first"
+) -> Decomposed:
+    """SENN's tanh MLP parameterizer: its layers in order."""
+    return cd_module(network.layers, rel, total, rule=rule)
+
+
+@register_cd(SENNNetwork)
+def cd_senn(
+    network: SENNNetwork, rel: torch.Tensor, total: torch.Tensor, *, rule: Rule = "relevant_first"
+) -> Decomposed:
+    """SENN with identity concepts, ``[x, 1]·θ(x)``: INN's product of the decomposed input and relevances.
+
+    Shape:
+        rel ``(..., G, D)``, total ``(..., 1, D)`` -> ``(..., G, C)``, ``(..., 1, C)``
+    """
+    flat = cd_module(network.parameterizer, rel, total, rule=rule)
+    return _generated_linear_model(flat, (rel, total), network.n_outputs, rule=rule)
 
 
 @register_cd(SnapshotEnsemble)

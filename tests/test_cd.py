@@ -33,6 +33,7 @@ from explainers.cd import (
 )
 from models.estimators import INNClassifier, INNRegressor, TabResNetClassifier, TabResNetRegressor
 from models.networks import INNNetwork, SnapshotEnsemble, TabResNetNetwork
+from models.senn import SENNClassifier, SENNNetwork
 
 matplotlib.use("Agg")
 
@@ -93,6 +94,8 @@ NETWORKS = {
     "tabresnet_ensemble": lambda: SnapshotEnsemble(
         [randomize(TabResNetNetwork(n_inputs=N_INPUTS, n_outputs=1, **SIZES), seed) for seed in range(2)]
     ),
+    "senn_resnet": lambda: randomize(SENNNetwork(n_inputs=N_INPUTS, n_outputs=2, parameterizer="resnet", **SIZES)),
+    "senn_mlp": lambda: SENNNetwork(n_inputs=N_INPUTS, n_outputs=1, parameterizer="mlp", **SIZES).eval(),
     "relu_mlp": relu_mlp,
 }
 
@@ -137,11 +140,13 @@ def trained():
         "tabresnet_multiclass": TabResNetClassifier(**kwargs).fit(x, y_multi),
         "inn_regressor": INNRegressor(**kwargs).fit(x, signal),
         "tabresnet_regressor": TabResNetRegressor(**kwargs).fit(x, signal),
+        "senn": SENNClassifier(**kwargs).fit(x, y_binary),
     }
 
 
 @pytest.mark.parametrize(
-    "name", ["inn", "tabresnet", "inn_multiclass", "tabresnet_multiclass", "inn_regressor", "tabresnet_regressor"]
+    "name",
+    ["inn", "tabresnet", "inn_multiclass", "tabresnet_multiclass", "inn_regressor", "tabresnet_regressor", "senn"],
 )
 def test_relevant_plus_irrelevant_is_the_output_for_trained_estimators(trained, name):
     model = trained[name]
@@ -264,6 +269,18 @@ def test_without_biases_the_relevant_stream_is_the_network_on_the_relevant_input
     for index, group in enumerate(groups):
         alone = np.where(np.isin(INPUT_TO_FEATURE, group), x - reference, 0.0)
         np.testing.assert_allclose(rel[:, index], logits64(network, alone), atol=1e-12)
+
+
+def test_senn_with_identity_concepts_decomposes_as_inn_with_the_same_weights():
+    inn = NETWORKS["inn_multiclass"]()
+    senn = SENNNetwork(n_inputs=N_INPUTS, n_outputs=3, parameterizer="resnet", **SIZES)
+    senn.parameterizer.load_state_dict(inn.state_dict())  # the same backbone and head
+    x, masks = rows(), group_masks(all_groups(), INPUT_TO_FEATURE)
+    for rule in RULES:
+        np.testing.assert_array_equal(
+            contextual_decomposition(senn.eval(), x, masks, rule=rule)[0],
+            contextual_decomposition(inn, x, masks, rule=rule)[0],
+        )
 
 
 def test_the_ensemble_decomposes_as_the_mean_of_its_members():
