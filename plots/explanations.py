@@ -110,11 +110,11 @@ def explained_output(explanation: StoredExplanation, index: int) -> tuple[int, s
         column = int(np.argmax(outputs))
         label = classes[column] if column < len(classes) else str(column)
         return column, f"{name.removesuffix(' (one per class)')} of the predicted class '{label}'"
-    if len(classes) == 2 and name in ("logit", "probability"):
-        name = f"{name} of class '{classes[1]}'"
-    if len(classes) == 2 and name.startswith(("logit of class", "probability of class")):
-        threshold = 0.0 if name.startswith("logit") else 0.5
-        name += f" (predicted '{classes[int(outputs[0] > threshold)]}')"
+    kind = name.split(" ")[0]
+    if len(classes) == 2 and kind in ("logit", "probability") and "predicted" not in name:
+        # One output of a binary classifier is the positive class's (named here as the file's classes name it).
+        predicted = classes[int(outputs[0] > (0.0 if kind == "logit" else 0.5))]
+        return 0, f"{kind} of class '{classes[1]}' (predicted '{predicted}')"
     return 0, name
 
 
@@ -282,7 +282,7 @@ def draw_explanation(
     _, output = explained_output(explanation, example)
     if explanation.attribution.signed:
         steps = waterfall_steps(explanation, example, top_k)
-        plot_waterfall(steps, right, output=explanation.attribution.output_name, usetex=usetex)
+        plot_waterfall(steps, right, output=explanation.attribution.output_name.split(" ")[0], usetex=usetex)
     else:
         plot_magnitudes(local_magnitudes(explanation, example, top_k), right, color=color, usetex=usetex)
     right.set_title(text(f"Test example {example}{_true_label(explanation, example)}:\n{output}", usetex), fontsize=10)

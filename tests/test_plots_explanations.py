@@ -169,6 +169,7 @@ def test_the_figure_says_what_the_values_are(tmp_path: Path) -> None:
         heading = figure.get_suptitle()
         assert exactness in heading and f"reference: {reference}" in heading and "output: logit" in heading
         assert right.get_xlabel() == "Contribution to the logit (red +, blue −)"
+        assert "logit of class 'good' (predicted '" in right.get_title()  # the positive class, by its name
         labels = [label.get_text() for label in right.get_yticklabels()]
         assert (ex.BASE_LABEL in labels) == (kind == "exact") and (ex.REST_LABEL in labels) == (kind == "inexact")
         assert left.get_title() == "Global importance (top 3)"
