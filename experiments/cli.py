@@ -114,6 +114,15 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--dataset_path", type=Path, default=None, help="a CSV, Parquet or ARFF file instead of OpenML")
     group.add_argument(
+        "--dataset",
+        default=None,
+        metavar="NAME",
+        # The names are checked when loading (data.named.NAMED_DATASETS): importing the data package here would
+        # load pandas and scikit-learn into every script that only parses flags.
+        help="a dataset by name instead of an OpenML id: digits (scikit-learn's 8x8 digits, offline), "
+        "compas_recidivism or compas_score (COMPAS; --dataset_path is then ProPublica's compas-scores-two-years.csv)",
+    )
+    group.add_argument(
         "--target", default=None, help="target column (None: OpenML's default target, or the last column of a file)"
     )
     group.add_argument(
@@ -167,6 +176,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="reference point of the explanations: the training mean of every input column, or zero",
     )
     group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
+    group.add_argument(
+        "--explanation_metrics",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="SENN's stability (local Lipschitz) and removal faithfulness of the explanation in output_info.json "
+        "(auto: neural methods; baselines' explainers are slower)",
+    )
     group.add_argument("--force", action="store_true", help="rerun even if the run's output_info.json exists")
     hpo = parser.add_argument_group("hyperparameter optimisation")
     hpo.add_argument("--hpo_tuning", action="store_true", help="tune with Optuna TPE on a 60/20/20 split")
@@ -176,6 +192,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def dataset_key(args: argparse.Namespace) -> str:
     """The ``<dataset_id>`` directory name of a run: the OpenML id, or the file's name without suffixes."""
+    if getattr(args, "dataset", None):
+        return args.dataset
     if args.dataset_path is not None:
         from data.loading import file_dataset_key
 
@@ -184,8 +202,15 @@ def dataset_key(args: argparse.Namespace) -> str:
 
 
 def load_raw_dataset(config: Mapping[str, Any]):
-    """Load the dataset that the data flags of ``config`` name (an OpenML id or a file)."""
+    """Load the dataset that the data flags of ``config`` name (an OpenML id, a file or a dataset name)."""
     from data import load_dataset
+
+    if config.get("dataset"):
+        from data.named import load_named_dataset
+
+        if config.get("target"):
+            raise UserError(f"--dataset {config['dataset']} has a fixed target; --target does not apply")
+        return load_named_dataset(config["dataset"], path=config.get("dataset_path"))
 
     return load_dataset(
         dataset_id=None if config["dataset_path"] else config["dataset_id"],

@@ -66,6 +66,8 @@ METRIC_DIRECTIONS: dict[str, Direction] = {
     "shapley_corr": "max",
     "local_fidelity": "min",
     "lipschitz": "min",
+    "lipschitz_discrete": "min",
+    "lipschitz_continuous": "min",
     "stability": "min",
     "removal_faithfulness": "max",
     "sensitivity_rank_correlation": "max",

@@ -89,6 +89,32 @@ def network_file(model: Any, split: Any, method: str, config: Mapping[str, Any])
     return buffer.getvalue()
 
 
+def explanation_metrics_enabled(spec: MethodSpec, config: Mapping[str, Any]) -> bool:
+    """Whether the run computes SENN's explanation metrics (``--explanation_metrics``; ``auto``: neural methods)."""
+    choice = config.get("explanation_metrics") or "auto"
+    return choice == "on" or (choice == "auto" and spec.kind == "neural")
+
+
+def explanation_metrics(spec: MethodSpec, model: Any, split: Any, *, reference: str, seed: int) -> dict[str, Any]:
+    """SENN's stability and removal faithfulness of the run's native explanation (``xai.stability``), timed."""
+    from xai.stability import explanation_metrics as compute
+
+    start = time.perf_counter()
+    scores = compute(spec, model, split, reference=reference, seed=seed)
+    scores["explanation_metrics"]["time"] = time.perf_counter() - start
+    return scores
+
+
+def _report_concept_importances(report: dict[str, Any], attribution: Any) -> None:
+    """An explanation over learned concepts maps to no feature: the per-feature fields stay empty and the concepts'
+    mean |attribution| gets its own key (``explanations.npz`` holds the concept explanation itself)."""
+    importance = attribution.global_importance("mean_abs")
+    report["feature_importances"] = {}
+    report["top_10_features"], report["top_10_features_weights"] = [], []
+    report["concept_importances"] = dict(zip(attribution.feature_names, importance.tolist(), strict=True))
+    report["importance_method"] = f"mean |local attribution| per concept ({attribution.explainer})"
+
+
 def run(config: Mapping[str, Any]) -> dict[str, Any]:
     """Load, split, (tune,) fit, evaluate, explain and write one run of ``config["method"]``; returns the report.
 
@@ -148,12 +174,13 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     )
     if hpo_summary is not None:
         resolved["hpo"] = hpo_summary
+    concepts = spec.explains_concepts(model)
     extra: dict[str, Any] = {
         "explain_time": explain_time,
         "importance_method": f"mean |local attribution| per feature ({attribution.explainer})",
-        "feature_importances_signed": dict(
-            zip(split.feature_names, attribution.global_importance("signed_mean").tolist(), strict=True)
-        ),
+        "feature_importances_signed": {}
+        if concepts
+        else dict(zip(split.feature_names, attribution.global_importance("signed_mean").tolist(), strict=True)),
         "explanation": {
             "explainer": attribution.explainer,
             "exact": attribution.exact,
@@ -165,6 +192,10 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         },
         "dropped_columns": split.dropped_columns,
     }
+    if explanation_metrics_enabled(spec, config):
+        extra.update(
+            explanation_metrics(spec, model, split, reference=config.get("reference", "mean"), seed=config["seed"])
+        )
     for name in ("epoch_losses_", "snapshot_steps_", "best_epoch_"):
         if hasattr(model, name):
             value = getattr(model, name)
@@ -178,10 +209,12 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         metrics=metrics,
         train_time=train_time,
         inference_time=inference_time,
-        importances=attribution.global_importance("mean_abs"),
+        importances=np.ones(len(split.feature_names)) if concepts else attribution.global_importance("mean_abs"),
         config=resolved,
         extra=extra,
     )
+    if concepts:
+        _report_concept_importances(report, attribution)
     files[EXPLANATIONS_FILENAME] = npz_bytes(explanation_arrays(attribution, split))
     if spec.kind == "neural":
         files[MODEL_FILENAME] = network_file(model, split, method, config)

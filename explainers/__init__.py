@@ -59,6 +59,8 @@ NATIVE_EXPLAINERS = _Lazy(
         "catboost_shap": "explainers.catboost_shap:CatBoostShapExplainer",
         "tabnet_masks": "explainers.tabnet_masks:TabNetMaskExplainer",
         "ebm": "explainers.ebm:EBMExplainer",
+        "senn": "explainers.senn:SENNExplainer",
+        "senn_concepts": "explainers.senn:SENNConceptExplainer",
     }
 )
 

@@ -110,7 +110,12 @@ def _neural_factory(method: str):
     return factory
 
 
-_NEURAL_CLASSES = {"inn": ("models.estimators", "INN"), "tabresnet": ("models.estimators", "TabResNet")}
+_NEURAL_CLASSES = {
+    "inn": ("models.estimators", "INN"),
+    "tabresnet": ("models.estimators", "TabResNet"),
+    "senn": ("models.senn", "SENN"),
+    "disenn": ("models.senn", "DiSENN"),
+}
 
 #: The NeurIPS version's space (classification and regression alike).
 _NEURAL_SPACE: Space = {
@@ -123,6 +128,21 @@ _NEURAL_SPACE: Space = {
 }
 _TABRESNET_SPACE: Space = {name: param for name, param in _NEURAL_SPACE.items() if name != "weight_norm"}
 _NEURAL_SMOKE = {"nr_epochs": 3, "hidden_size": 16, "nr_blocks": 1, "batch_size": 32}
+
+#: SENN's space: INN's without the L1 term, plus λ, and the concepts' number and sparsity (learned concepts only;
+#: with identity concepts these two change nothing).
+_SENN_SPACE: Space = {
+    **_TABRESNET_SPACE,
+    "robust_reg": FloatRange(1e-5, 1.0, log=True),
+    "sparsity_reg": FloatRange(1e-6, 1e-2, log=True),
+    "num_concepts": IntRange(2, 20),
+}
+_DISENN_SPACE: Space = {
+    **_TABRESNET_SPACE,
+    "robust_reg": FloatRange(1e-5, 1.0, log=True),
+    "num_concepts": IntRange(2, 20),
+    "beta": FloatRange(0.5, 10.0, log=True),
+}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -224,6 +244,52 @@ def _non_negative_int(text: str) -> int:
     return non_negative_int(text)
 
 
+def _non_negative_float(text: str) -> float:
+    from experiments.cli import non_negative_float
+
+    return non_negative_float(text)
+
+
+#: SENN's and DiSENN's flags (flag name = estimator parameter); a flag both declare is added once.
+_SENN_FLAGS = {
+    flag.name: flag
+    for flag in (
+        Flag("num_concepts", "num_concepts", _positive_int, "SENN/DiSENN: number of learned concepts"),
+        Flag("robust_reg", "robust_reg", _non_negative_float, "SENN/DiSENN: λ, weight of the robustness loss"),
+        Flag(
+            "robust_estimator",
+            "robust_estimator",
+            str,
+            "SENN/DiSENN: robustness loss of a multiclass task, exact or Hutchinson's one-pass estimate",
+            ("exact", "hutchinson"),
+        ),
+        Flag("concept_reg", "concept_reg", _non_negative_float, "SENN/DiSENN: weight of the concept loss"),
+        Flag("sparsity_reg", "sparsity_reg", _non_negative_float, "SENN: L1 weight on the autoencoder's concepts"),
+        Flag("beta", "beta", _non_negative_float, "DiSENN: β of the β-VAE's KL term"),
+        Flag("pre_beta", "pre_beta", _non_negative_float, "DiSENN: β while pre-training the β-VAE"),
+        Flag("pretrain_epochs", "pretrain_epochs", _non_negative_int, "SENN/DiSENN: concept pre-training epochs"),
+        Flag(
+            "conceptizer",
+            "conceptizer",
+            str,
+            "SENN: concepts: the inputs, or an autoencoder's",
+            ("identity", "autoencoder"),
+        ),
+        Flag(
+            "parameterizer",
+            "parameterizer",
+            str,
+            "SENN/DiSENN: relevance network: INN's residual backbone, or the SENN paper's tanh MLP",
+            ("resnet", "mlp"),
+        ),
+    )
+}
+
+
+def _senn_flags(*names: str) -> tuple[Flag, ...]:
+    return tuple(_SENN_FLAGS[name] for name in names)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # The registry (order: the order of tables, legends and the sweep)
 
@@ -261,6 +327,63 @@ REGISTRY: dict[str, MethodSpec] = {
             explanation="approximate: gradient × (input − reference) of the logits",
             smoke_params=_NEURAL_SMOKE,
             closed_parameters=True,
+        ),
+        MethodSpec(
+            id="senn",
+            kind="neural",
+            label="SENN",
+            color="#AA3377",  # purple
+            summary="self-explaining network: relevances θ(x) times concepts h(x) (the inputs, or an autoencoder's), "
+            "with SENN's robustness loss on the logits",
+            encoding="paper",
+            input_kind="matrix",
+            defaults=_neural_defaults("senn"),
+            factory=_neural_factory("senn"),
+            search_space={"classification": _SENN_SPACE, "regression": _SENN_SPACE},
+            explainer="senn",
+            explanation="exact: relevances θ(x) × (input − reference) plus the intercept θ_0(x) (identity concepts); "
+            "with --conceptizer autoencoder over concepts c0..: θ_k(x)·(h_k(x) − h_k(reference))",
+            flags=_senn_flags(
+                "conceptizer",
+                "parameterizer",
+                "num_concepts",
+                "robust_reg",
+                "robust_estimator",
+                "concept_reg",
+                "sparsity_reg",
+                "pretrain_epochs",
+            ),
+            smoke_params=_NEURAL_SMOKE,
+            closed_parameters=True,
+            explains="model",
+        ),
+        MethodSpec(
+            id="disenn",
+            kind="neural",
+            label="DiSENN",
+            color="#A6761D",  # brown
+            summary="SENN with β-VAE concepts (posterior means), pre-trained, robustness loss on the logits",
+            encoding="paper",
+            input_kind="matrix",
+            defaults=_neural_defaults("disenn"),
+            factory=_neural_factory("disenn"),
+            search_space={"classification": _DISENN_SPACE, "regression": _DISENN_SPACE},
+            explainer="senn_concepts",
+            explanation="exact, over the β-VAE's concepts c0..: relevance θ_k(x) × (posterior mean μ_k(x) − "
+            "μ_k(reference))",
+            flags=_senn_flags(
+                "parameterizer",
+                "num_concepts",
+                "robust_reg",
+                "robust_estimator",
+                "concept_reg",
+                "beta",
+                "pre_beta",
+                "pretrain_epochs",
+            ),  # fmt: skip
+            smoke_params={**_NEURAL_SMOKE, "pretrain_epochs": 1},
+            closed_parameters=True,
+            explains="concepts",
         ),
         MethodSpec(
             id="catboost",

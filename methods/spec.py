@@ -25,6 +25,7 @@ MODES: tuple[Mode, ...] = ("classification", "regression")
 Kind = Literal["neural", "baseline"]
 Encoding = Literal["paper", "onehot", "target", "ordinal"]
 InputKind = Literal["matrix", "frame"]
+Explains = Literal["features", "concepts", "model"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -129,6 +130,10 @@ class MethodSpec:
         smoke_params: small settings that make a fit take a second (tests, smoke runs); a test fails without them.
         closed_parameters: the estimator takes exactly the parameters of ``defaults`` (the project's own
             estimators); otherwise any parameter of the library's estimator may be set (HPO, overrides).
+        explains: what the native explanation is over: ``features`` (input columns, summed to the original
+            features), ``concepts`` (concepts the model learned, which no mapping turns into features: left as they
+            are) or ``model`` (the fitted model says which: ``model.explanation_space()``, for a method whose concepts
+            are an option, such as SENN's conceptizer).
     """
 
     id: str
@@ -147,6 +152,7 @@ class MethodSpec:
     uses_device: bool = False
     smoke_params: Mapping[str, Any] = field(default_factory=dict)
     closed_parameters: bool = False
+    explains: Explains = "features"
 
     @property
     def script(self) -> str:
@@ -185,11 +191,18 @@ class MethodSpec:
         """The model inputs ``(train, test)`` of ``split``: matrices, or frames for native categoricals."""
         return split_inputs(split, self.input_kind)
 
+    def explains_concepts(self, model: Any) -> bool:
+        """Whether the native explanation of the fitted ``model`` is over learned concepts, not features."""
+        if self.explains == "model":
+            return model.explanation_space() == "concepts"
+        return self.explains == "concepts"
+
     def explain(self, model: Any, split: PreparedSplit, X: Any, *, reference: str = "mean") -> Attribution:
         """The native explanation of ``X`` (the model's inputs) over the ORIGINAL features of ``split``.
 
         ``reference``: ``mean`` (the training mean of every input column; for native categoricals the most
-        frequent category) or ``zero``; explainers that are not relative to a point ignore it.
+        frequent category) or ``zero``; explainers that are not relative to a point ignore it. An explanation
+        over learned concepts (:meth:`explains_concepts`) stays over its concepts.
         """
         from explainers import NATIVE_EXPLAINERS
 
@@ -201,8 +214,8 @@ class MethodSpec:
             point, name = reference_inputs(train, reference)
             names = list(train.columns) if self.input_kind == "frame" else list(split.input_names)
             attribution = explainer.explain(model, X, reference=point, reference_name=name, feature_names=names)
-        if self.input_kind == "frame":
-            return attribution  # frame columns are the original features
+        if self.input_kind == "frame" or self.explains_concepts(model):
+            return attribution  # frame columns are the original features; concepts map to no feature
         return attribution.aggregate(split.input_to_feature, split.feature_names)
 
     def output(self, model: Any, X: Any) -> np.ndarray:

@@ -33,6 +33,10 @@ EXPECTED_FAILURES: dict[tuple[str, str], dict[str, str]] = {
         "check_methods_subset_invariance": _SUBSET_INVARIANCE,
     },
     ("tabresnet", "regression"): {"check_regressors_train": _FEW_EPOCHS},
+    ("senn", "classification"): {"check_classifiers_train": _FEW_EPOCHS},
+    ("senn", "regression"): {"check_regressors_train": _FEW_EPOCHS},
+    ("disenn", "classification"): {"check_classifiers_train": _FEW_EPOCHS},
+    ("disenn", "regression"): {"check_regressors_train": _FEW_EPOCHS},
 }
 _KEY_OF = {estimator_type: key for key, estimator_type in ESTIMATORS.items()}
 

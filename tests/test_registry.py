@@ -156,15 +156,17 @@ def test_every_method_fits_predicts_and_explains(method, task, credit_g, small_f
         proba = np.asarray(model.predict_proba(X_test))
         assert proba.shape == (split.n_test, split.n_classes)
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
-    # The native explanation: over original features, of the output the method says it explains.
+    # The native explanation: over original features (or the concepts a model learned, e.g. DiSENN's), of the
+    # output the method says it explains.
     attribution = spec.explain(model, split, X_test)
     n_outputs = split.n_classes if task == "multiclass" and EXPLANATION_KINDS[method] != "unsigned" else 1
-    assert attribution.values.shape == (split.n_test, split.n_features, n_outputs), method
-    assert attribution.feature_names == tuple(split.feature_names)
+    names = model.concept_names() if spec.explains_concepts(model) else split.feature_names
+    assert attribution.values.shape == (split.n_test, len(names), n_outputs), method
+    assert attribution.feature_names == tuple(names)
     assert attribution.explainer == spec.explainer or method == "tabresnet"
     np.testing.assert_allclose(attribution.output, spec.output(model, X_test), rtol=1e-5, atol=1e-5)
     importance = attribution.global_importance()
-    assert importance.shape == (split.n_features,) and importance.sum() == pytest.approx(1.0)
+    assert importance.shape == (len(names),) and importance.sum() == pytest.approx(1.0)
     kind = EXPLANATION_KINDS[method]
     scale = max(1.0, float(np.abs(attribution.output).max()))
     if kind == "exact":
