@@ -64,6 +64,8 @@ METRIC_DIRECTIONS: dict[str, Direction] = {
     "roar_monotonicity": "max",
     "shapley_mse": "min",
     "shapley_corr": "max",
+    "shapley_mse_interventional": "min",
+    "shapley_corr_interventional": "max",
     "local_fidelity": "min",
     "lipschitz": "min",
     "lipschitz_discrete": "min",
