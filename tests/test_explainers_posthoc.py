@@ -249,6 +249,32 @@ def test_grouped_explainers_move_a_one_hot_block_as_one_feature() -> None:
     assert maple.values.shape == (8, 3, 1)
 
 
+def test_grouped_kernel_shap_on_one_hot_credit_g_is_the_feature_level_closed_form(no_network) -> None:
+    from data import load_dataset, prepare_split
+    from explainers.attribution import aggregate_columns
+    from explainers.posthoc import sample_background, target_from_estimator
+    from methods import REGISTRY
+
+    split = prepare_split(load_dataset(dataset_id=31), mode="classification", seed=0, encoding_type="onehot")
+    assert split.n_inputs > split.n_features  # one-hot blocks
+    model = REGISTRY["logistic_regression"].build(split, seed=0)
+    model.fit(split.X_train, split.y_train)
+    target = target_from_estimator(
+        model, split.X_train, feature_names=split.feature_names, input_to_feature=split.input_to_feature
+    )
+    X = split.X_test[:4].astype(np.float64)
+    attribution = KernelShap.from_target(target, background_size=40, n_samples=300, seed=0).explain(X)
+    assert attribution.values.shape == (4, split.n_features, 1) and attribution.output_name == "logit"
+    # The logit is linear in the columns, so a feature's interventional Shapley value is the sum over its columns
+    # of coefficient × (x − background mean), whichever coalitions KernelSHAP sampled.
+    slope = model[-1].coef_[0] / model[0].scale_
+    background = sample_background(target.background, 40, 0)
+    columns = (slope * (X - background.mean(axis=0)))[:, :, None]
+    expected = aggregate_columns(columns, split.input_to_feature, split.n_features)
+    assert np.allclose(attribution.values, expected, atol=1e-6)
+    assert np.allclose(attribution.output[:, 0], model.decision_function(X.astype(np.float32)), atol=1e-5)
+
+
 def test_explainers_build_from_a_target_and_cd_explains_a_network() -> None:
     pytest.importorskip("explainers.cd")
     from data.synthetic import make_synthetic
