@@ -93,6 +93,7 @@ THREAD_ENV_VARS = (
 RESERVED_FLAGS = {
     "--dataset_id": "use --datasets",
     "--dataset_path": "use --datasets with a file path",
+    "--dataset": "use --datasets",
     "--openml_cache_dir": "it is a sweep flag and is passed on",
     "--seed": "use --seeds",
     "--output_dir": "it is a sweep flag and is passed on",
@@ -1007,10 +1008,13 @@ class DatasetCache:
     @staticmethod
     def key(config: Any) -> tuple[Any, ...]:
         """What identifies a loaded dataset: the data flags (and a file's size and modification time)."""
-        path = config["dataset_path"]
+        path, name = config["dataset_path"], config.get("dataset")
+        file = None
         if path is not None:
             stat = Path(path).stat()
-            return ("file", str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, config["target"])
+            file = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+        if name or file is not None:
+            return ("named" if name else "file", name, file, config["target"])
         cache = config["openml_cache_dir"]
         return ("openml", int(config["dataset_id"]), str(cache) if cache else None, config["target"])
 

@@ -406,6 +406,25 @@ def test_each_forked_cell_runs_with_its_share_of_the_threads(
     assert [(cell["omp"], cell["torch_threads"]) for cell in seen(markers).values()] == [("3", 3)] * 2
 
 
+def test_a_worker_keeps_its_dataset_for_the_next_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a worker does before forking, here in-process: it loads the dataset of a cell's command once, and the
+    real experiment scripts then find it loaded (data.load_dataset is not called again)."""
+    import baseline_experiment
+    import data
+    from experiments import cli
+
+    monkeypatch.setattr(cli, "load_raw_dataset", cli.load_raw_dataset)  # put back after the test
+    cache = sweep.DatasetCache()
+    cache.install()
+    spec = sweep.Sweep(("logistic_regression",), tuple(sweep.expand_datasets(["31"])), (0, 1), tmp_path)
+    cache.preload(sweep.cell_command(spec, spec.cells()[0]))
+    cache.preload([sys.executable, str(tmp_path / "no_such_script.py")])  # never raises: the cell reports it
+    monkeypatch.setattr(data, "load_dataset", lambda **kwargs: pytest.fail(f"loaded again: {kwargs}"))
+    for cell in spec.cells():
+        assert baseline_experiment.main(sweep.cell_command(spec, cell)[2:]) == 0
+    assert done_cells(tmp_path) == {("logistic_regression", "31", 0), ("logistic_regression", "31", 1)}
+
+
 def test_an_array_task_runs_several_cells(
     tmp_path: Path, fake_script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
@@ -547,16 +566,26 @@ def test_sigterm_or_ctrl_c_stop_the_running_cells_without_marking_them_failed(
 
 @pytest.mark.slow
 def test_real_cells_resume_after_sigkill_and_forked_cells_match_subprocess_cells(tmp_path: Path) -> None:
-    """Real INN and decision-tree cells on the embedded credit-g. A fork-worker sweep is SIGKILLed (sweep, worker
+    """Real INN and logistic-regression cells on the embedded credit-g. A fork-worker sweep is SIGKILLed (sweep, worker
     and cell) while INN trains: the cell is pending, nothing is half-written; the rerun (other pass-through flags)
     completes both cells; the INN cell run as a subprocess, the original design, gives identical results."""
     out = tmp_path / "results"
-    grid_args = ["--methods", "inn", "decision_tree", "--datasets", "31", "--seeds", "0", "--output_dir", str(out)]
+    grid_args = [
+        "--methods",
+        "inn",
+        "logistic_regression",
+        "--datasets",
+        "31",
+        "--seeds",
+        "0",
+        "--output_dir",
+        str(out),
+    ]
     command = [sys.executable, str(REPO_ROOT / "sweep.py"), *grid_args, "--no_progress", "--device", "cpu"]
     env = {key: value for key, value in os.environ.items() if key != "SLURM_ARRAY_TASK_ID"}
-    spec = sweep.Sweep(("inn", "decision_tree"), tuple(sweep.expand_datasets(["31"])), (0,), out)
-    inn, tree = spec.cells()
-    # INN only here: a worker for the decision tree would import shap too, seconds of start-up for nothing.
+    spec = sweep.Sweep(("inn", "logistic_regression"), tuple(sweep.expand_datasets(["31"])), (0,), out)
+    inn, linear = spec.cells()
+    # INN only here: the worker imports what INN needs, no more.
     killed = [*command, "--methods", "inn", "--nr_epochs", "500"]
     process = subprocess.Popen(killed, env=env, start_new_session=True)
     try:
@@ -568,12 +597,12 @@ def test_real_cells_resume_after_sigkill_and_forked_cells_match_subprocess_cells
         process.wait()
     _wait_for(lambda: sweep.cell_state(spec, inn) == "pending", timeout=10.0)
     assert not spec.run_dir(inn).exists() or not any(spec.run_dir(inn).iterdir())
-    assert not spec.error_path(inn).exists() and sweep.cell_state(spec, tree) == "pending"
+    assert not spec.error_path(inn).exists() and sweep.cell_state(spec, linear) == "pending"
 
     assert sweep.main([*grid_args, "--no_progress", "--nr_epochs", "2", "--device", "cpu"]) == 0
     forked = read_report(spec.results_path(inn))
     assert forked["config"]["nr_epochs"] == 2 and forked["n_train"] == 800
-    assert read_report(spec.results_path(tree))["method"] == "decision_tree"
+    assert read_report(spec.results_path(linear))["method"] == "logistic_regression"
     assert "forked from sweep worker" in spec.log_paths(inn)[0].read_text()
     assert not list(spec.run_dir(inn).glob(".*.tmp"))
 
