@@ -973,7 +973,7 @@ def warm_up(modules: Sequence[str], explainers: Sequence[str] = ()) -> None:
 
 
 class DatasetCache:
-    """The datasets a fork worker has loaded (the last ``size``), which its next forked cells find loaded.
+    """The datasets a fork worker has loaded (the ``size`` last used), which its next forked cells find loaded.
 
     Before each fork the worker parses the cell's arguments with the experiment script's own parser and loads the
     dataset they name (:func:`experiments.cli.load_raw_dataset`); :meth:`install` makes that function look here
@@ -981,28 +981,35 @@ class DatasetCache:
     changes stays in the cell. A dataset that fails to load here is left to the cell, which reports the error.
     """
 
-    def __init__(self, size: int = 2) -> None:
+    def __init__(self, size: int = 2, loader: Callable[[Any], Any] | None = None) -> None:
         self.size = size
+        self.loader = loader
         self._datasets: dict[tuple[Any, ...], Any] = {}
-        self._load: Callable[[Any], Any] | None = None
 
     def install(self) -> None:
         """Route ``experiments.cli.load_raw_dataset`` through this cache (in this process only)."""
         from experiments import cli
 
-        if self._load is None:
-            self._load = cli.load_raw_dataset
+        if self.loader is None:
+            self.loader = cli.load_raw_dataset
             cli.load_raw_dataset = self.load
 
     def load(self, config: Any) -> Any:
         """``experiments.cli.load_raw_dataset(config)``, from the cache when this worker loaded it already."""
-        assert self._load is not None, "install() first"
+        if self.loader is None:
+            raise RuntimeError("DatasetCache: install() it, or give it a loader")
         key = self.key(config)
-        if key not in self._datasets:
-            raw = self._load(config)
-            self._datasets[key] = raw
-            while len(self._datasets) > self.size:
-                self._datasets.pop(next(iter(self._datasets)))
+        if key in self._datasets:
+            self._datasets[key] = self._datasets.pop(key)  # the most recently used is kept longest
+        else:
+            self._datasets[key] = self.loader(config)
+            if len(self._datasets) > self.size:
+                while len(self._datasets) > self.size:
+                    self._datasets.pop(next(iter(self._datasets)))
+                # The worker froze the dataset with everything else before forking (Runner._fork): unfreeze so
+                # that the collector can free what the dataset kept in reference cycles (once per new dataset).
+                gc.unfreeze()
+                gc.collect()
         return self._datasets[key]
 
     @staticmethod
@@ -1020,7 +1027,7 @@ class DatasetCache:
 
     def preload(self, command: Sequence[str]) -> None:
         """Load the dataset of a cell's command (``python script args``) unless it is loaded; never raises."""
-        if self._load is None:
+        if self.loader is None:
             return
         try:
             parser = script_parser(MethodScript(command[1]))

@@ -10,6 +10,7 @@ experiment script that writes a valid report.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import pickle
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -423,6 +425,31 @@ def test_a_worker_keeps_its_dataset_for_the_next_cells(tmp_path: Path, monkeypat
     for cell in spec.cells():
         assert baseline_experiment.main(sweep.cell_command(spec, cell)[2:]) == 0
     assert done_cells(tmp_path) == {("logistic_regression", "31", 0), ("logistic_regression", "31", 1)}
+
+
+def test_the_dataset_cache_keeps_the_last_used_datasets_and_frees_the_others() -> None:
+    class Raw:  # a loaded dataset holding a reference cycle, as pandas objects may
+        def __init__(self, name: int) -> None:
+            self.name, self.me = name, self
+
+    loads: list[int] = []
+
+    def loader(config: dict) -> Raw:
+        loads.append(config["dataset_id"])
+        return Raw(config["dataset_id"])
+
+    def config(dataset_id: int) -> dict:
+        return {"dataset_path": None, "dataset_id": dataset_id, "target": None, "openml_cache_dir": None}
+
+    cache = sweep.DatasetCache(size=2, loader=loader)
+    kept, evicted = weakref.ref(cache.load(config(1))), weakref.ref(cache.load(config(2)))
+    gc.freeze()  # as the worker does before each fork: frozen objects are never collected...
+    try:
+        assert cache.load(config(1)).name == 1 and loads == [1, 2]
+        cache.load(config(3))  # ...so the eviction of dataset 2 (least recently used) unfreezes and collects
+        assert loads == [1, 2, 3] and kept() is not None and evicted() is None
+    finally:
+        gc.unfreeze()
 
 
 def test_an_array_task_runs_several_cells(
