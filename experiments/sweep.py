@@ -673,7 +673,8 @@ class Runner:
         self.stopping = threading.Event()
         self._processes: set[subprocess.Popen] = set()
         self._children: set[int] = set()
-        self._guard = threading.Lock()
+        # Reentrant: stop() may run in a signal handler while this thread holds the lock.
+        self._guard = threading.RLock()
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Start no more cells and end the running ones: SIGTERM, then SIGKILL after ``grace_s``.
