@@ -48,9 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     config = vars(args)
 
     def work() -> None:
-        if cli.already_done(args, args.model_name):
-            return
-        run(config)
+        if cli.start_run(args, args.model_name):
+            run(config)
 
     return cli.run_main(work)
 

@@ -132,10 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     config = vars(args) | {"progress": sys.stderr.isatty()}
 
     def work() -> None:
-        method = method_of(config)
-        if cli.already_done(args, method):
-            return
-        run(config)
+        if cli.start_run(args, method_of(config)):
+            run(config)
 
     return cli.run_main(work)
 

@@ -8,7 +8,9 @@ into one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -110,7 +112,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags that choose the dataset, the task and the split (identical in every experiment script)."""
     group = parser.add_argument_group("data")
     group.add_argument(
-        "--dataset_id", type=positive_int, default=31, help="OpenML dataset id (31 = credit-g, embedded in the repo)"
+        "--dataset_id",
+        type=positive_int,
+        default=None,
+        help="OpenML dataset id (default 31 = credit-g, embedded in the repo, when no other dataset is named)",
     )
     group.add_argument("--dataset_path", type=Path, default=None, help="a CSV, Parquet or ARFF file instead of OpenML")
     group.add_argument(
@@ -190,6 +195,55 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     hpo.add_argument("--hpo_timeout", type=positive_float, default=3600.0, help="HPO time limit in seconds")
 
 
+#: Free space a run needs on the disk of its output directory, checked before any work.
+MIN_FREE_BYTES = 64 * 2**20
+#: The dataset when no dataset flag is given: credit-g, embedded in the repository.
+DEFAULT_DATASET_ID = 31
+
+
+def check_output_dir(path: str | Path, *, flag: str = "--output_dir", min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Fail before any work unless results can be written under ``path``.
+
+    ``path`` must be a directory or not exist yet, its nearest existing folder must accept a new file (tried with
+    an anonymous temporary file, which leaves nothing behind; permission bits alone say nothing for root or on a
+    read-only mount), and its disk must have ``min_free_bytes`` free. Nothing is created.
+
+    Raises:
+        UserError: a file, a path below a file, a folder that cannot be written, or a full disk.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a directory")
+    absolute = path.absolute()
+    existing = next(folder for folder in (absolute, *absolute.parents) if folder.exists())
+    if not existing.is_dir():
+        raise UserError(f"{flag} {path} lies below the file {existing}")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UserError(f"{flag} {path} cannot be written: {existing}: {error.strerror or error}") from None
+    free = shutil.disk_usage(existing).free
+    if free < min_free_bytes:
+        raise UserError(
+            f"{flag} {path}: only {free / 2**20:.0f} MB free on its disk, a run needs at least "
+            f"{min_free_bytes / 2**20:.0f} MB"
+        )
+
+
+def check_data_flags(config: Mapping[str, Any]) -> None:
+    """One source of data per run: ``--dataset_id``, ``--dataset_path`` or ``--dataset`` (which may take a path).
+
+    Raises:
+        UserError: two of them together.
+    """
+    given = [flag for flag in ("dataset_id", "dataset_path", "dataset") if config.get(flag) is not None]
+    if "dataset" in given and "dataset_path" in given:
+        given.remove("dataset_path")  # a named dataset may read its data from --dataset_path
+    if len(given) > 1:
+        raise UserError(f"give one dataset: {' and '.join('--' + flag for flag in given)} were both given")
+
+
 def dataset_key(args: argparse.Namespace) -> str:
     """The ``<dataset_id>`` directory name of a run: the OpenML id, or the file's name without suffixes."""
     if getattr(args, "dataset", None):
@@ -198,7 +252,7 @@ def dataset_key(args: argparse.Namespace) -> str:
         from data.loading import file_dataset_key
 
         return file_dataset_key(args.dataset_path)
-    return str(args.dataset_id)
+    return str(args.dataset_id if args.dataset_id is not None else DEFAULT_DATASET_ID)
 
 
 def load_raw_dataset(config: Mapping[str, Any]):
@@ -212,8 +266,9 @@ def load_raw_dataset(config: Mapping[str, Any]):
             raise UserError(f"--dataset {config['dataset']} has a fixed target; --target does not apply")
         return load_named_dataset(config["dataset"], path=config.get("dataset_path"))
 
+    dataset_id = config.get("dataset_id")
     return load_dataset(
-        dataset_id=None if config["dataset_path"] else config["dataset_id"],
+        dataset_id=None if config["dataset_path"] else (DEFAULT_DATASET_ID if dataset_id is None else dataset_id),
         dataset_path=config["dataset_path"],
         target=config["target"],
         openml_cache_dir=config["openml_cache_dir"],
@@ -241,6 +296,20 @@ def already_done(args: argparse.Namespace, method: str) -> bool:
         print(f"already done: {path} (use --force to rerun)")
         return True
     return False
+
+
+def start_run(args: argparse.Namespace, method: str) -> bool:
+    """The checks before a run's work, in order: one dataset, a writable output directory, not already done.
+
+    Returns:
+        Whether to run (False: finished before and no ``--force``; it says so).
+
+    Raises:
+        UserError: see :func:`check_data_flags` and :func:`check_output_dir`.
+    """
+    check_data_flags(vars(args))
+    check_output_dir(args.output_dir)
+    return not already_done(args, method)
 
 
 def run_main(work: Callable[[], object]) -> int:

@@ -11,6 +11,7 @@ reports of schema version 1 (no ``schema_version`` key). ``explanations.npz`` ha
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -403,10 +404,14 @@ def write_run_atomically(directory: str | Path, files: Mapping[str, bytes]) -> N
             os.replace(directory, retired)
         os.replace(staging, directory)
         _fsync_directory(parent)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         if retired.exists() and not directory.exists():
             os.replace(retired, directory)  # put the old run back
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UserError(
+                f"no space left on the disk of {directory} while writing the run; nothing was written"
+            ) from None
         raise
     shutil.rmtree(retired, ignore_errors=True)
 

@@ -9,10 +9,11 @@ method needs no change here. Everything the run writes lands in its folder as on
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,41 @@ def _report_concept_importances(report: dict[str, Any], attribution: Any) -> Non
     report["importance_method"] = f"mean |local attribution| per concept ({attribution.explainer})"
 
 
+#: A training run whose last epochs' loss is this many times its lowest (and above its first) has exploded.
+EXPLODED_FACTOR = 10.0
+
+
+def loss_warning(losses: Sequence[float]) -> str | None:
+    """Why a finite training loss curve looks diverged, or None: the mean loss of the last tenth of the epochs is
+    more than :data:`EXPLODED_FACTOR` times the lowest epoch loss and higher than the first epoch's.
+
+    (A non-finite loss stops training with an error before this point.)
+    """
+    if len(losses) < 2:
+        return None
+    tail = float(np.mean(losses[-max(1, len(losses) // 10) :]))
+    lowest, first = float(np.min(losses)), float(losses[0])
+    if tail > EXPLODED_FACTOR * max(lowest, 1e-12) and tail > first:
+        return (
+            f"the training loss exploded: {tail:.4g} over the last epochs against {lowest:.4g} at its lowest "
+            f"and {first:.4g} in the first epoch; lower learning_rate"
+        )
+    return None
+
+
+def name_the_classes(attribution: Any, split: Any) -> Any:
+    """The attribution with its output named by the dataset's class labels (estimators see integer codes)."""
+    classes = split.classes
+    name = attribution.output_name
+    if classes is None or len(classes) != 2 or "(one per class)" in name:
+        return attribution
+    for prefix in ("logit of class ", "probability"):
+        if name.startswith(prefix):
+            kind = "logit" if prefix.startswith("logit") else "probability"
+            return dataclasses.replace(attribution, output_name=f"{kind} of class '{classes[1]}'")
+    return attribution
+
+
 def run(config: Mapping[str, Any]) -> dict[str, Any]:
     """Load, split, (tune,) fit, evaluate, explain and write one run of ``config["method"]``; returns the report.
 
@@ -163,8 +199,11 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     train_time = time.perf_counter() - start
     metrics, inference_time = evaluate(model, {"train": X_train, "test": X_test}, split)
     start = time.perf_counter()
-    attribution = spec.explain(model, split, X_test, reference=config.get("reference", "mean"))
+    attribution = name_the_classes(spec.explain(model, split, X_test, reference=config.get("reference", "mean")), split)
     explain_time = time.perf_counter() - start
+    warning = loss_warning(getattr(model, "epoch_losses_", []))
+    if warning is not None:
+        print(f"warning: {warning}", file=sys.stderr)
 
     resolved = {key: str(value) if isinstance(value, Path) else value for key, value in config.items()}
     resolved.update(
@@ -191,6 +230,7 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
             "additivity_error": attribution.additivity_error() if attribution.exact else None,
         },
         "dropped_columns": split.dropped_columns,
+        "training_warning": warning,
     }
     if explanation_metrics_enabled(spec, config):
         extra.update(

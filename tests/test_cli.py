@@ -329,6 +329,10 @@ def test_script_exit_code_and_stderr_in_a_real_process(tmp_path):
         ["--nr_restarts", "0"],
         ["--dataset_id", "0"],
         ["--batch_size", "abc"],
+        ["--batch_size", "1"],
+        ["--scheduler_t_mult", "0.5"],
+        ["--variant", "../escape"],
+        ["--reference", "median"],
         ["--class_balance", "smote"],
         ["--mode", "ranking"],
         ["--no_such_flag"],
@@ -352,8 +356,168 @@ def test_readme_example_flags_parse():
 
 
 def test_defaults_are_the_papers():
+    from experiments import cli
+
     args = main_experiment.build_parser().parse_args([])
-    assert (args.dataset_id, args.nr_blocks, args.hidden_size, args.batch_size) == (31, 2, 128, 64)
+    assert (cli.dataset_key(args), args.nr_blocks, args.hidden_size, args.batch_size) == ("31", 2, 128, 64)
     assert (args.learning_rate, args.weight_decay, args.scheduler_t_mult, args.nr_restarts) == (0.01, 0.01, 2.0, 3)
     assert (args.augmentation_probability, args.test_split_size, args.mode) == (0.0, 0.2, "classification")
     assert not args.interpretable and args.wandb_project is None  # tracking is off unless asked for
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Where results go: checked before any work; a run folder is one unit
+
+
+@pytest.fixture
+def no_loading(monkeypatch):
+    """Fail the test if a run gets as far as loading data."""
+    from experiments import cli
+
+    def refuse(config):
+        raise AssertionError("the data was loaded: the check did not come first")
+
+    monkeypatch.setattr(cli, "load_raw_dataset", refuse)
+
+
+def _error_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("case", ["a file", "below a file", "not writable", "disk full"])
+def test_output_dir_problems_stop_the_run_before_any_work(case, tmp_path, no_loading, monkeypatch, capsys):
+    import os
+    import shutil as shutil_module
+
+    from experiments import cli
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    output = {"a file": afile, "below a file": afile / "results", "disk full": tmp_path / "out"}.get(case)
+    if case == "not writable":
+        if os.geteuid() == 0:  # permission bits do not stop root: use a place nobody can create files in
+            output = Path("/sys/inn_results")
+        else:
+            locked = tmp_path / "locked"
+            locked.mkdir()
+            locked.chmod(0o555)
+            output = locked / "results"
+    if case == "disk full":
+        usage = shutil_module.disk_usage(tmp_path)
+        monkeypatch.setattr(cli.shutil, "disk_usage", lambda path: usage._replace(free=10 * 2**20))
+    assert main_experiment.main(["--interpretable", *FAST, "--output_dir", str(output)]) == 2
+    line = _error_line(capsys)
+    expected = {"a file": "is a file", "below a file": "lies below the file", "not writable": "cannot be written"}
+    assert expected.get(case, "MB free") in line and "--output_dir" in line
+    assert not (tmp_path / "out").exists() and afile.read_text() == "x"
+
+
+def test_one_dataset_per_run(tmp_path, no_loading, capsys):
+    data = _csv(tmp_path / "small.csv")
+    argv = ["--dataset_id", "31", "--dataset_path", str(data), "--output_dir", str(tmp_path / "out")]
+    assert main_experiment.main(argv) == 2
+    assert "--dataset_id and --dataset_path" in _error_line(capsys)
+
+
+def _first_run(tmp_path) -> tuple[list[str], Path, dict]:
+    data = _csv(tmp_path / "small.csv")
+    argv = ["--interpretable", *FAST, "--dataset_path", str(data), "--output_dir", str(tmp_path / "out")]
+    assert main_experiment.main(argv) == 0
+    from data.loading import file_dataset_key
+
+    run = tmp_path / "out" / "inn" / file_dataset_key(data) / "0"
+    return argv, run, {path.name: path.read_bytes() for path in run.iterdir()}
+
+
+def test_a_full_disk_while_writing_keeps_the_old_run_whole(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from experiments import results
+
+    argv, run, before = _first_run(tmp_path)
+
+    def full(path, data):
+        if path.name != "output_info.json":  # the first files fit, then the disk is full
+            return Path(path).write_bytes(data)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(results, "_write_synced", full)
+    capsys.readouterr()
+    assert main_experiment.main([*argv, "--force", "--nr_epochs", "3"]) == 2
+    assert "no space left" in _error_line(capsys)
+    assert {path.name: path.read_bytes() for path in run.iterdir()} == before  # the old run, every file of it
+    assert [path.name for path in run.parent.iterdir()] == ["0"]  # no half-written sibling left
+
+
+def _crash_between_the_renames(directory: Path, files: dict) -> None:
+    """Child process: write a run but die (like SIGKILL) right after the old folder was moved aside."""
+    import os
+
+    from experiments import results
+
+    real_replace = os.replace
+    calls = []
+
+    def replace(source, destination):
+        calls.append(source)
+        real_replace(source, destination)
+        if len(calls) == 1:
+            os._exit(9)
+
+    results.os.replace = replace
+    results.write_run_atomically(directory, files)
+
+
+def test_a_crash_mid_replacement_leaves_the_run_pending_and_is_cleaned_up(tmp_path):
+    import multiprocessing
+
+    from experiments.results import RESULTS_FILENAME, is_complete, write_run_atomically
+
+    directory = tmp_path / "inn" / "31" / "0"
+    write_run_atomically(directory, {RESULTS_FILENAME: b"old", "explanations.npz": b"old"})
+    process = multiprocessing.get_context("fork").Process(
+        target=_crash_between_the_renames, args=(directory, {RESULTS_FILENAME: b"new", "explanations.npz": b"new"})
+    )
+    process.start()
+    process.join(60)
+    assert process.exitcode == 9
+    # The old folder was moved aside and the new one not yet in place: the run is pending, never mixed.
+    assert not directory.exists() and not is_complete(directory / RESULTS_FILENAME)
+    leftovers = sorted(p.name for p in directory.parent.iterdir())
+    assert leftovers and all(name.startswith((".staging-0.", ".retired-0.")) for name in leftovers)
+    write_run_atomically(directory, {RESULTS_FILENAME: b"newer"})  # the next write cleans up
+    assert sorted(p.name for p in directory.parent.iterdir()) == ["0"]
+    assert (directory / RESULTS_FILENAME).read_bytes() == b"newer" and not (directory / "explanations.npz").exists()
+
+
+@pytest.mark.slow
+def test_a_force_rerun_killed_while_training_leaves_the_old_run_whole(tmp_path):
+    import signal
+    import time
+
+    argv, run, before = _first_run(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "main_experiment.py", *argv, "--force", "--nr_epochs", "2000"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(6.0)  # imports, data, then training for a long while
+        assert process.poll() is None, "the rerun ended before it could be killed"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    assert {path.name: path.read_bytes() for path in run.iterdir()} == before
+    assert read_report(run / "output_info.json")["created"] == json.loads(before["output_info.json"])["created"]
+
+
+def test_an_exploding_loss_is_reported_and_a_normal_one_is_not():
+    from experiments.runner import loss_warning
+
+    assert loss_warning([0.7, 0.5, 0.4, 0.35, 0.3]) is None
+    assert loss_warning([0.7, 0.6, 0.69, 0.71, 0.7]) is None  # noisy but flat
+    message = loss_warning([0.7, 0.3, 0.1, 2.0, 9.0, 40.0])
+    assert message is not None and "exploded" in message and "learning_rate" in message

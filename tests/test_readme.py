@@ -70,7 +70,7 @@ def test_every_registered_method_has_a_row_in_the_methods_table() -> None:
     assert rows == set(REGISTRY), f"methods table rows {sorted(rows)} != registry {sorted(REGISTRY)}"
 
 
-@pytest.mark.parametrize("document", ["README.md", "docs/usage.md", "docs/baselines.md"])
+@pytest.mark.parametrize("document", ["README.md", "docs/usage.md", "docs/baselines.md", "docs/plots.md"])
 def test_every_command_line_of_the_docs_parses(document: str) -> None:
     path = ROOT / document
     commands = command_lines(path.read_text())
