@@ -128,8 +128,8 @@ def share_bias(rel: torch.Tensor, total: torch.Tensor, bias: torch.Tensor | None
 
     The irrelevant stream is a difference, ``total − rel``: where it is truly 0 (e.g. for the group of all features)
     it comes out as rounding noise, and a share computed from noise would leak bias into it, more at every layer.
-    So an irrelevant magnitude below ``sqrt(eps)`` times the row's largest activation of the layer counts as 0
-    (1.5e-8 in float64; real magnitudes that small change no score measurably).
+    So an irrelevant magnitude below ``sqrt(eps)`` times the largest activation of the layer (over the rows passed
+    together) counts as 0: 1.5e-8 in float64, far below any magnitude that changes a score.
 
     Shape:
         rel ``(..., G, H)``, total ``(..., 1, H)``, bias ``(H,)`` -> ``(..., G, H)``, ``(..., 1, H)``
@@ -137,12 +137,13 @@ def share_bias(rel: torch.Tensor, total: torch.Tensor, bias: torch.Tensor | None
     if bias is None:
         return rel, total
     magnitude = rel.abs()
-    other = (total - rel).abs_()
-    rounding = total.abs().amax(dim=-1, keepdim=True) * math.sqrt(torch.finfo(rel.dtype).eps)
-    other = other.masked_fill_(other < rounding, 0.0)
-    # |rel| + |irrel|, floored at the smallest normal float: a unit where both are 0 gets a share of 0/tiny = 0.
-    denominator = other.add_(magnitude).clamp_min_(torch.finfo(rel.dtype).tiny)
-    return magnitude.div_(denominator).mul_(bias).add_(rel), total + bias
+    other = torch.sub(total, rel).abs_()
+    rounding = float(total.detach().abs().max()) * math.sqrt(torch.finfo(rel.dtype).eps) if total.numel() else 0.0
+    # Rounding noise -> the smallest normal float rather than 0: the denominator |rel| + |irrel| is then never 0,
+    # and a unit where both streams are 0 gives the relevant stream a share of 0 / tiny = 0.
+    F.threshold_(other, rounding, torch.finfo(rel.dtype).tiny)
+    denominator = other.add_(magnitude)
+    return magnitude.mul_(bias).div_(denominator).add_(rel), total + bias
 
 
 @register_cd(nn.Linear)
