@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--weight_norm", type=cli.non_negative_float, default=0.1, help="L1 penalty on INN's generated weights"
     )
+    model.add_argument(
+        "--weight_norm_scale",
+        choices=("none", "std"),
+        default="none",
+        help="L1 weight of each input column's generated weight: none (the paper: mean |W(x)|); std: times the "
+        "column's training standard deviation (the paper's term on standardised inputs)",
+    )
     model.add_argument("--dropout", type=cli.dropout_rate, default=0.0, help="dropout in the residual blocks")
     model.add_argument(
         "--augmentation_probability", type=cli.probability, default=0.0, help="chance that a batch is augmented"

@@ -195,6 +195,10 @@ class FeatureEncoder:
     - ``ordinal``: codes ``0..k-1`` for the ``k`` categories seen in training; missing and unseen values share
       the extra code ``k`` (cardinality ``k + 1``). Codes are not scaled (TabNet embeds them).
 
+    With ``scale_all=True`` every encoded input column is standardised on the training rows: the one-hot and the
+    target-encoded columns too (not the ordinal codes, which are indices). A column's scale then no longer
+    decides how strongly INN's L1 term holds back its generated weight (see ``docs/defaults.md``).
+
     Inputs follow the order of the original features.
 
     Args:
@@ -204,6 +208,8 @@ class FeatureEncoder:
         target_type: ``binary``, ``multiclass`` or ``continuous``; needed for ``target``.
         class_names: Labels of the class codes, to name multiclass target-encoded inputs (default: the codes).
         seed: Random state of the target encoder's cross-fitting.
+        scale_all: Standardise the one-hot and target-encoded columns too (default: numerical columns only, and
+            the target encodings of a regression).
     """
 
     def __init__(
@@ -215,6 +221,7 @@ class FeatureEncoder:
         target_type: Literal["binary", "multiclass", "continuous"] | None = None,
         class_names: list[str] | None = None,
         seed: int = 0,
+        scale_all: bool = False,
     ) -> None:
         _check_choice("encoding", encoding, CategoricalEncoding)
         if encoding == "target" and target_type is None:
@@ -227,6 +234,7 @@ class FeatureEncoder:
         self.target_type = target_type
         self.class_names = None if class_names is None else list(class_names)
         self.seed = seed
+        self.scale_all = bool(scale_all)
         self._numerical = [n for n, c in zip(self.feature_names, self.categorical, strict=True) if not c]
         self._categorical = [n for n, c in zip(self.feature_names, self.categorical, strict=True) if c]
 
@@ -265,7 +273,8 @@ class FeatureEncoder:
                 target_type=self.target_type, cv=folds(n_splits=5, shuffle=True, random_state=self.seed)
             )
             encoded = self.categorical_encoder_.fit_transform(categorical, y)
-            self.encoded_scaler_ = StandardScaler().fit(encoded) if self.target_type == "continuous" else None
+            scaled = self.target_type == "continuous" or self.scale_all
+            self.encoded_scaler_ = StandardScaler().fit(encoded) if scaled else None
             if self.encoded_scaler_ is not None:
                 encoded = self.encoded_scaler_.transform(encoded)
             if self.target_type == "multiclass":
@@ -288,6 +297,10 @@ class FeatureEncoder:
             encoded = self._ordinal_codes(categorical)
             widths = [1] * len(self._categorical)
             names = list(self._categorical)
+
+        if self.scale_all and self.encoding == "onehot" and self._categorical:
+            self.encoded_scaler_ = StandardScaler().fit(encoded)
+            encoded = self.encoded_scaler_.transform(encoded)
 
         # Put the inputs in the order of the original features: a stable sort by owning feature.
         position = {name: i for i, name in enumerate(self.feature_names)}
@@ -316,7 +329,7 @@ class FeatureEncoder:
             encoded = self._ordinal_codes(categorical)
         else:
             encoded = self.categorical_encoder_.transform(categorical)
-            if self.encoding == "target" and self.encoded_scaler_ is not None:
+            if self.encoding in ("target", "onehot") and getattr(self, "encoded_scaler_", None) is not None:
                 encoded = self.encoded_scaler_.transform(encoded)
         return self._assemble(self._scale_numerical(numerical), encoded)
 
@@ -413,6 +426,7 @@ class PreparedSplit:
         encoding_type: The categorical encoding used (``paper`` resolved to ``target`` or ``onehot``).
         n_missing_target: Rows dropped because their target was missing.
         notes: Human-readable notes on what was dropped.
+        scale_all_inputs: Whether every encoded input column was standardised (``prepare_split``).
     """
 
     dataset_name: str
@@ -448,6 +462,7 @@ class PreparedSplit:
     encoding_type: CategoricalEncoding
     n_missing_target: int = 0
     notes: list[str] = field(default_factory=list)
+    scale_all_inputs: bool = False
 
     @property
     def n_features(self) -> int:
@@ -523,6 +538,7 @@ def prepare_split(
     test_split_size: float = 0.2,
     encoding_type: EncodingType = "paper",
     validation_size: float = 0.0,
+    scale_all_inputs: bool = False,
 ) -> PreparedSplit:
     """Drop columns, split the rows and encode them, per the paper's protocol.
 
@@ -539,6 +555,9 @@ def prepare_split(
         encoding_type: ``paper`` (target encoding for binary and regression, one-hot for multiclass),
             ``onehot``, ``target`` or ``ordinal`` (integer codes for TabNet).
         validation_size: Fraction of all rows in the validation part; 0 for none.
+        scale_all_inputs: Standardise every encoded input column on the training rows (one-hot and
+            target-encoded ones too; ordinal codes stay codes). Default: the paper's protocol, numerical columns
+            only (and target encodings of a regression).
 
     Returns:
         The prepared split.
@@ -595,7 +614,13 @@ def prepare_split(
     target_type = {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}[info.task]
     classes = None if label_encoder is None else [str(c) for c in label_encoder.classes_]
     encoder = FeatureEncoder(
-        feature_names, categorical, encoding=resolved, target_type=target_type, class_names=classes, seed=seed
+        feature_names,
+        categorical,
+        encoding=resolved,
+        target_type=target_type,
+        class_names=classes,
+        seed=seed,
+        scale_all=scale_all_inputs,
     )
     X_train = encoder.fit_transform(frame.loc[train_rows], y_train)
 
@@ -634,6 +659,7 @@ def prepare_split(
         encoding_type=resolved,
         n_missing_target=info.n_missing_target,
         notes=notes,
+        scale_all_inputs=bool(scale_all_inputs),
     )
 
 

@@ -135,6 +135,13 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--mode", choices=("classification", "regression"), default="classification", help="task")
     group.add_argument("--test_split_size", type=open_fraction, default=0.2, help="test fraction")
+    group.add_argument(
+        "--scale_inputs",
+        choices=("numerical", "all"),
+        default="numerical",
+        help="numerical: standardise the numerical columns (the paper's protocol); all: every encoded input column, "
+        "the one-hot and target-encoded ones too (ordinal codes stay codes)",
+    )
     group.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split and of training")
 
 
@@ -187,6 +194,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="SENN's stability (local Lipschitz) and removal faithfulness of the explanation in output_info.json "
         "(auto: neural methods; baselines' explainers are slower)",
+    )
+    group.add_argument(
+        "--audit_sensitivity",
+        action="store_true",
+        help="measure the model's sensitivity to each feature (resampled from the training rows) on the test rows "
+        "and its Spearman rank correlation with the explanation's global importance "
+        "(sensitivity_rank_correlation in output_info.json)",
     )
     group.add_argument("--force", action="store_true", help="rerun even if the run's output_info.json exists")
     hpo = parser.add_argument_group("hyperparameter optimisation")
@@ -276,7 +290,8 @@ def load_raw_dataset(config: Mapping[str, Any]):
 
 
 def split_dataset(raw, config: Mapping[str, Any], *, encoding_type: str, validation_size: float = 0.0):
-    """The protocol's split of ``raw`` for the seed, mode and test size of ``config`` (same rows for every method)."""
+    """The protocol's split of ``raw`` for the seed, mode, test size and input scaling (``scale_inputs``) of
+    ``config`` (the same rows for every method)."""
     from data import prepare_split
 
     return prepare_split(
@@ -286,6 +301,7 @@ def split_dataset(raw, config: Mapping[str, Any], *, encoding_type: str, validat
         test_split_size=config["test_split_size"],
         encoding_type=encoding_type,
         validation_size=validation_size,
+        scale_all_inputs=config.get("scale_inputs", "numerical") == "all",
     )
 
 

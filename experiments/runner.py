@@ -106,6 +106,42 @@ def explanation_metrics(spec: MethodSpec, model: Any, split: Any, *, reference: 
     return scores
 
 
+#: Resampling draws per test row and feature of the sensitivity audit (``--audit_sensitivity``).
+SENSITIVITY_REPEATS = 5
+
+
+def sensitivity_audit(spec: MethodSpec, model: Any, split: Any, attribution: Any, *, seed: int) -> dict[str, Any]:
+    """The model's behavioural sensitivity to each feature against its explanation (``--audit_sensitivity``), timed.
+
+    The sensitivity is :func:`xai.sensitivity.model_sensitivity` on the test rows (each feature resampled from the
+    training rows, :data:`SENSITIVITY_REPEATS` draws per row, seeded by the run's seed); the explanation's global
+    importance is the mean |attribution| of the run's own explanation on the same rows. The report gets Spearman's
+    ρ between the two over features (``sensitivity_rank_correlation``, NaN when either is constant; None for an
+    explanation over learned concepts, which names no feature) and, under ``sensitivity_audit``, both shares per
+    feature and the features on which they disagree.
+    """
+    from xai.sensitivity import compare_with_explanation, model_sensitivity
+
+    if spec.explains_concepts(model):
+        return {"sensitivity_rank_correlation": None, "sensitivity_audit": None}
+    start = time.perf_counter()
+    sensitivity = model_sensitivity(spec, model, split, n_repeats=SENSITIVITY_REPEATS, seed=seed)
+    comparison = compare_with_explanation(sensitivity, attribution.global_importance("mean_abs"), split.feature_names)
+    names = list(comparison.feature_names)
+    return {
+        "sensitivity_rank_correlation": comparison.rank_correlation,
+        "sensitivity_audit": {
+            "sensitivity": dict(zip(names, comparison.sensitivity.tolist(), strict=True)),
+            "sensitivity_share": dict(zip(names, comparison.sensitivity_share.tolist(), strict=True)),
+            "explanation_share": dict(zip(names, comparison.explanation_share.tolist(), strict=True)),
+            "flagged": list(comparison.flagged),
+            "rows": "test",
+            "n_repeats": SENSITIVITY_REPEATS,
+            "time": time.perf_counter() - start,
+        },
+    }
+
+
 def _report_concept_importances(report: dict[str, Any], attribution: Any) -> None:
     """An explanation over learned concepts maps to no feature: the per-feature fields stay empty and the concepts'
     mean |attribution| gets its own key (``explanations.npz`` holds the concept explanation itself)."""
@@ -236,6 +272,8 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         extra.update(
             explanation_metrics(spec, model, split, reference=config.get("reference", "mean"), seed=config["seed"])
         )
+    if config.get("audit_sensitivity"):
+        extra.update(sensitivity_audit(spec, model, split, attribution, seed=config["seed"]))
     for name in ("epoch_losses_", "snapshot_steps_", "best_epoch_"):
         if hasattr(model, name):
             value = getattr(model, name)

@@ -32,6 +32,8 @@ from models.training import TaskLoss, TrainingConfig, add_l1, train_snapshot_ens
 
 ClassBalance = Literal["oversample", "weight", "none"]
 CLASS_BALANCES: tuple[ClassBalance, ...] = ("oversample", "weight", "none")
+WeightNormScale = Literal["none", "std"]
+WEIGHT_NORM_SCALES: tuple[WeightNormScale, ...] = ("none", "std")
 
 
 class _NeuralEstimator(BaseEstimator):
@@ -45,6 +47,10 @@ class _NeuralEstimator(BaseEstimator):
         learning_rate: peak learning rate of Adam.
         weight_decay: Adam's (coupled) L2 weight decay.
         weight_norm: strength of the L1 term on generated weights (networks that generate none ignore it).
+        weight_norm_scale: how the L1 term weighs the generated weight of each input column: ``none`` (the paper:
+            ``mean |W(x)|``) or ``std`` (``|W_j(x)|`` times the training standard deviation of column ``j``, the
+            bias row times 1: the paper's term for the weights the network would need on standardised inputs, so
+            a column's scale no longer decides how much its weight costs). Networks that generate none ignore it.
         dropout: dropout rate inside the residual blocks.
         augmentation_probability: chance that a batch is augmented (mixup, cutmix, cutout, FGSM, noise).
         scheduler_t_mult: growth of the cosine cycles (>= 1).
@@ -77,6 +83,7 @@ class _NeuralEstimator(BaseEstimator):
         learning_rate: float = 0.01,
         weight_decay: float = 0.01,
         weight_norm: float = 0.1,
+        weight_norm_scale: WeightNormScale = "none",
         dropout: float = 0.0,
         augmentation_probability: float = 0.0,
         scheduler_t_mult: float = 2.0,
@@ -96,6 +103,7 @@ class _NeuralEstimator(BaseEstimator):
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
         self.weight_norm = weight_norm
+        self.weight_norm_scale = weight_norm_scale
         self.dropout = dropout
         self.augmentation_probability = augmentation_probability
         self.scheduler_t_mult = scheduler_t_mult
@@ -399,12 +407,38 @@ class _INN:
             dropout=self.dropout,
         )
 
+    def _fit_network(self, x: np.ndarray, target: np.ndarray, **kwargs) -> None:
+        """Fix the L1 term's column weights from the training rows (before any oversampling), then train."""
+        if self.weight_norm_scale not in WEIGHT_NORM_SCALES:
+            raise ValueError(f"weight_norm_scale must be one of {WEIGHT_NORM_SCALES}, got {self.weight_norm_scale!r}")
+        self.l1_column_scale_ = None
+        if self.weight_norm_scale == "std":
+            std = np.asarray(x, dtype=np.float64).std(axis=0)
+            # A constant column carries nothing; it keeps the paper's weight 1, as does the bias row.
+            self.l1_column_scale_ = np.append(np.where(std > 0, std, 1.0), 1.0)
+        self._l1_scale = None
+        try:
+            super()._fit_network(x, target, **kwargs)
+        finally:
+            del self._l1_scale  # a device tensor of this fit: a fitted estimator keeps the numpy copy only
+
     def _loss(self, network, x, y, output, mixing):
-        """The task loss plus ``weight_norm · mean|W(x)|``, INN's sparsity term."""
+        """The task loss plus INN's sparsity term: ``weight_norm · mean|W(x)|``, with ``weight_norm_scale="std"``
+        ``weight_norm · mean|W(x) · s|`` (``s``: the columns' training standard deviations, then 1 for the bias).
+
+        Shape:
+            output.weights ``(B, D + 1, C)``; ``s`` ``(D + 1,)``.
+        """
         value = super()._loss(network, x, y, output, mixing)
-        if self.weight_norm > 0:
-            value = add_l1(value, output.weights, self.weight_norm)
-        return value
+        if self.weight_norm <= 0:
+            return value
+        if self.l1_column_scale_ is None:
+            return add_l1(value, output.weights, self.weight_norm)
+        weights = output.weights
+        if self._l1_scale is None or self._l1_scale.device != weights.device:
+            self._l1_scale = torch.as_tensor(self.l1_column_scale_, dtype=weights.dtype, device=weights.device)
+        scaled = torch.linalg.vector_norm(weights * self._l1_scale[:, None], 1)
+        return torch.add(value, scaled, alpha=self.weight_norm / weights.numel())
 
     def explain(self, X, *, reference: ReferenceKind | np.ndarray = "mean") -> Attribution:
         """The exact explanation: the generated linear models times the inputs, relative to ``reference``.
