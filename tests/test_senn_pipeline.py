@@ -283,3 +283,31 @@ def test_concept_figures_draw_images_and_tabular_heatmaps():
     draw_concept_explanation(axes, attribution, row=0, output=1)
     assert f"{float(attribution.output[0, 1]):+.2f}" in axes[2].get_title()
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The study script's tables and figure (its runs are the CLI's, tested above)
+
+
+def test_study_tables_summarise_seeds_and_the_lambda_figure_draws(tmp_path):
+    from experiments.senn_study import lambda_figure, lambda_name, markdown, summarise
+
+    assert (lambda_name(0.0), lambda_name(1e-4), lambda_name(1.0)) == ("lambda=0", "lambda=1e-04", "lambda=1e+00")
+    runs = pd.DataFrame(
+        {
+            "dataset": ["d"] * 6,
+            "model": ["senn"] * 4 + ["inn"] * 2,
+            "robust_reg": [0.0, 0.0, 0.1, 0.1, np.nan, np.nan],
+            "seed": [0, 1, 0, 1, 0, 1],
+            "test_accuracy": [0.8, 0.6, 0.7, 0.7, 0.9, 0.9],
+            "test_lipschitz_continuous": [2.0, 2.0, 1.0, 3.0, 4.0, 4.0],
+        }
+    )
+    summary = summarise(runs, ["dataset", "model", "robust_reg"], ["test_accuracy", "test_lipschitz_continuous"])
+    assert summary["seeds"].tolist() == [2, 2, 2]
+    np.testing.assert_allclose(summary["test_accuracy_mean"], [0.7, 0.7, 0.9])
+    np.testing.assert_allclose(summary["test_accuracy_sd"], [np.std([0.8, 0.6], ddof=1), 0.0, 0.0], atol=1e-12)
+    table = markdown(summary, ["test_accuracy"])
+    assert "| 0.700 ± 0.141 |" in table and "test_lipschitz_continuous" not in table
+    lambda_figure(summary, tmp_path / "lambda.png")
+    assert (tmp_path / "lambda.png").stat().st_size > 0
