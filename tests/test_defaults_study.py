@@ -1,0 +1,230 @@
+"""Tests of the defaults study's options: every encoded input standardised (``--scale_inputs all``), INN's L1 term
+weighted by each column's standard deviation (``weight_norm_scale="std"``), the runner's sensitivity audit
+(``--audit_sensitivity``), and the study's orchestration and tables (``experiments/defaults_study``).
+
+Offline and fast: synthetic frames, the embedded credit-g, tiny networks and logistic regression.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+import baseline_experiment
+import main_experiment
+from data import RawDataset, load_dataset, prepare_split
+from experiments.runner import SENSITIVITY_REPEATS
+from models.estimators import INNClassifier, INNRegressor, TabResNetClassifier
+from models.networks import NetworkOutput
+from models.training import TaskLoss
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments" / "defaults_study"))
+
+import run_study  # noqa: E402
+
+FAST = ["--nr_epochs", "2", "--hidden_size", "16", "--nr_blocks", "1", "--device", "cpu"]
+
+
+def _mixed_raw(n: int = 150, n_classes: int = 2, seed: int = 0) -> RawDataset:
+    """Two numerical and two categorical features; the label depends on ``colour``."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue"], n)
+    X = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n),
+            "colour": colour,
+            "income": rng.lognormal(10, 1, n),
+            "city": rng.choice(["x", "y"], n),
+        }
+    )
+    codes = (colour == "red").astype(int) + (rng.random(n) < 0.3)
+    y = pd.Series(np.array([f"c{i}" for i in range(n_classes)])[codes % n_classes], name="target")
+    return RawDataset("synthetic", "synthetic", X, y, [False, True, False, True], "target")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# --scale_inputs all: every encoded input column standardised on the training rows
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_scale_all_standardises_the_encoded_columns_with_the_training_statistics(n_classes):
+    raw = _mixed_raw(n_classes=n_classes)
+    plain = prepare_split(raw, seed=1)
+    scaled = prepare_split(raw, seed=1, scale_all_inputs=True)
+    assert scaled.scale_all_inputs and not plain.scale_all_inputs
+    assert scaled.input_names == plain.input_names  # binary: target encoding; multiclass: one-hot
+    categorical = np.asarray(plain.categorical_features)[plain.input_to_feature]
+    # The same encoding, then (x - mean) / std with the TRAINING rows' statistics, on train and test alike.
+    mean = plain.X_train.astype(np.float64).mean(axis=0)
+    std = plain.X_train.astype(np.float64).std(axis=0)
+    for part in ("train", "test"):
+        before, after = getattr(plain, f"X_{part}"), getattr(scaled, f"X_{part}")
+        np.testing.assert_allclose(after[:, categorical], ((before - mean) / std)[:, categorical], atol=1e-5)
+        np.testing.assert_array_equal(after[:, ~categorical], before[:, ~categorical])  # already standardised
+    np.testing.assert_allclose(scaled.X_train.std(axis=0), 1.0, atol=1e-4)
+    # Unscaled, the encodings are frequencies or indicators in [0, 1], far from standardised.
+    assert plain.X_train[:, categorical].min() >= 0 and plain.X_train[:, categorical].max() <= 1
+    assert np.all(plain.X_train[:, categorical].std(axis=0) < 0.6)
+
+
+def test_scale_all_transforms_new_rows_like_the_test_rows_and_leaves_ordinal_codes_alone():
+    raw = _mixed_raw()
+    scaled = prepare_split(raw, seed=0, scale_all_inputs=True)
+    np.testing.assert_array_equal(scaled.transform(raw.X.iloc[scaled.test_index]), scaled.X_test)
+    ordinal = prepare_split(raw, seed=0, encoding_type="ordinal", scale_all_inputs=True)
+    codes = ordinal.X_test[:, ordinal.categorical_input_indices]
+    np.testing.assert_array_equal(codes, np.round(codes))  # codes, not standardised
+    np.testing.assert_array_equal(ordinal.X_test, prepare_split(raw, seed=0, encoding_type="ordinal").X_test)
+
+
+def test_scale_inputs_flag_reaches_the_split_and_the_config(tmp_path):
+    args = [*FAST, "--interpretable", "--output_dir", str(tmp_path), "--explanation_metrics", "off"]
+    assert main_experiment.main([*args, "--scale_inputs", "all", "--variant", "scaled"]) == 0
+    assert main_experiment.main(args) == 0
+    scaled = json.loads((tmp_path / "inn-scaled" / "31" / "0" / "output_info.json").read_text())
+    plain = json.loads((tmp_path / "inn" / "31" / "0" / "output_info.json").read_text())
+    assert (scaled["config"]["scale_inputs"], plain["config"]["scale_inputs"]) == ("all", "numerical")
+    assert scaled["test_auroc"] != plain["test_auroc"]  # credit-g has 13 target-encoded features
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# weight_norm_scale="std": INN's L1 term on each column's weight times the column's standard deviation
+
+
+def _loss_of(model, weights: torch.Tensor, scale: np.ndarray | None) -> float:
+    """INN's loss hook on fixed logits and weights, with the task loss of a binary problem."""
+    model.task_loss_ = TaskLoss("binary", None)
+    model.l1_column_scale_ = scale
+    model._l1_scale = None
+    logits = torch.zeros(weights.shape[0], 1)
+    y = torch.ones(weights.shape[0])
+    output = NetworkOutput(logits=logits, weights=weights)
+    return float(model._loss(None, None, y, output, None))
+
+
+def test_the_scaled_l1_term_is_the_closed_form():
+    rng = np.random.default_rng(0)
+    weights = torch.as_tensor(rng.normal(size=(6, 4 + 1, 1)), dtype=torch.float32)  # (B, D + 1, C)
+    scale = np.array([0.2, 1.0, 3.0, 0.5, 1.0])  # four columns, then the bias
+    task = float(np.log(2.0))  # BCE of logit 0
+    w = weights.numpy().astype(np.float64)
+    paper = _loss_of(INNClassifier(weight_norm=0.3), weights, None)
+    scaled = _loss_of(INNClassifier(weight_norm=0.3, weight_norm_scale="std"), weights, scale)
+    np.testing.assert_allclose(paper, task + 0.3 * np.abs(w).mean(), rtol=1e-6)
+    np.testing.assert_allclose(scaled, task + 0.3 * (np.abs(w) * scale[None, :, None]).mean(), rtol=1e-6)
+    # Weights of standardised inputs (W_j·σ_j for the same function) cost under the paper's term what W costs here.
+    standardised = weights * torch.as_tensor(scale, dtype=torch.float32)[None, :, None]
+    np.testing.assert_allclose(_loss_of(INNClassifier(weight_norm=0.3), standardised, None), scaled, rtol=1e-6)
+
+
+def test_the_column_scale_is_the_training_std_before_oversampling(binary_problem):
+    X = binary_problem.X_train.copy()
+    X[:, 1] *= 0.1
+    X[:, 3] = 2.0  # a constant column keeps weight 1
+    y = binary_problem.y_train
+    y = np.where(np.arange(len(y)) < 20, "yes", "no")  # imbalanced: oversampling repeats the 20 "yes" rows
+    model = INNClassifier(nr_epochs=1, hidden_size=8, nr_blocks=1, weight_norm_scale="std", class_balance="oversample")
+    model.fit(X, y)
+    expected = np.append(X.astype(np.float64).std(axis=0), 1.0)
+    expected[3] = 1.0
+    np.testing.assert_allclose(model.l1_column_scale_, expected, rtol=1e-6)
+    assert not hasattr(model, "_l1_scale")  # the device copy does not outlive the fit
+    assert INNClassifier(nr_epochs=1, hidden_size=8).fit(X, y).l1_column_scale_ is None
+
+
+def test_the_scaled_l1_term_equals_the_papers_on_standardised_columns_and_not_otherwise(regression_problem):
+    X = regression_problem.X_train.astype(np.float64)
+    X = ((X - X.mean(axis=0)) / X.std(axis=0)).astype(np.float32)  # every std is 1 up to float rounding
+    y = regression_problem.y_train
+    params = {"nr_epochs": 2, "hidden_size": 8, "nr_blocks": 1, "batch_size": 32}
+    paper = INNRegressor(**params).fit(X, y).predict(X)
+    same = INNRegressor(**params, weight_norm_scale="std").fit(X, y).predict(X)
+    np.testing.assert_allclose(same, paper, rtol=1e-4, atol=1e-3)
+    shrunk = X * np.array([1.0, 0.05, 1.0, 1.0], dtype=np.float32)  # column 1's weight now costs 20 times less
+    a = INNRegressor(**params).fit(shrunk, y).predict(shrunk)
+    b = INNRegressor(**params, weight_norm_scale="std").fit(shrunk, y).predict(shrunk)
+    assert np.abs(a - b).max() > 100 * np.abs(same - paper).max() + 1e-3
+
+
+def test_weight_norm_scale_is_checked_and_tabresnet_ignores_it(binary_problem):
+    with pytest.raises(ValueError, match="weight_norm_scale"):
+        INNClassifier(nr_epochs=1, weight_norm_scale="l2").fit(binary_problem.X_train, binary_problem.y_train)
+    X, y = binary_problem.X_train, binary_problem.y_train
+    params = {"nr_epochs": 1, "hidden_size": 8, "nr_blocks": 1}
+    a = TabResNetClassifier(**params).fit(X, y).decision_function(X)
+    b = TabResNetClassifier(**params, weight_norm_scale="std").fit(X, y).decision_function(X)
+    np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# --audit_sensitivity: the faithfulness measure in output_info.json
+
+
+def test_audit_sensitivity_reports_the_rank_correlation_of_an_independent_recomputation(tmp_path):
+    from methods import get_method
+    from xai.sensitivity import model_sensitivity
+
+    args = ["--model_name", "logistic_regression", "--output_dir", str(tmp_path), "--seed", "2"]
+    assert baseline_experiment.main([*args, "--audit_sensitivity"]) == 0
+    report = json.loads((tmp_path / "logistic_regression" / "31" / "2" / "output_info.json").read_text())
+    audit = report["sensitivity_audit"]
+    names = report["feature_names"]
+    # Refit the same (deterministic) model and measure the sensitivity again, the same way.
+    spec = get_method("logistic_regression")
+    split = prepare_split(load_dataset(31), seed=2, encoding_type=spec.encoding)
+    model = spec.build(split, seed=2, params={})
+    model.fit(spec.inputs(split)[0], split.y_train)
+    sensitivity = model_sensitivity(spec, model, split, n_repeats=SENSITIVITY_REPEATS, seed=2)
+    np.testing.assert_allclose([audit["sensitivity"][name] for name in names], sensitivity, rtol=1e-6)
+    importance = [report["feature_importances"][name] for name in names]  # the explanation on the test rows
+    expected = spearmanr(sensitivity, importance).statistic
+    np.testing.assert_allclose(report["sensitivity_rank_correlation"], expected, rtol=1e-9)
+    shares = np.array([audit["explanation_share"][name] for name in names])
+    np.testing.assert_allclose(shares, np.asarray(importance) / np.sum(importance), rtol=1e-6)
+    assert baseline_experiment.main([*args, "--seed", "3"]) == 0
+    plain = json.loads((tmp_path / "logistic_regression" / "31" / "3" / "output_info.json").read_text())
+    assert "sensitivity_rank_correlation" not in plain and "sensitivity_audit" not in plain
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The study's grid
+
+
+def test_every_candidate_parses_and_the_inn_only_ones_change_nothing_for_tabresnet():
+    parser = main_experiment.build_parser()
+    parsed = {}
+    for name, flags in run_study.CANDIDATES.items():
+        args = vars(parser.parse_args([*run_study.COMMON_FLAGS, *flags, *run_study.AUDIT_FLAGS, "--method", "inn"]))
+        parsed[name] = args
+        assert args["audit_sensitivity"] and args["explanation_metrics"] == "off"
+    inn_only = {"weight_norm", "weight_norm_scale"}  # TabResNet has no L1 term
+    for name in run_study.INN_ONLY:
+        differs = {key for key in parsed[name] if parsed[name][key] != parsed["current"][key]}
+        assert differs and differs <= inn_only, (name, differs)
+    for name in set(run_study.CANDIDATES) - run_study.INN_ONLY - {"current"}:
+        assert {key for key in parsed[name] if parsed[name][key] != parsed["current"][key]} - inn_only
+    assert (parsed["neurips"]["nr_epochs"], parsed["neurips"]["weight_norm"], parsed["neurips"]["dropout"]) == (
+        500,
+        0.1,
+        0.25,
+    )
+    assert (parsed["v1"]["nr_epochs"], parsed["v1"]["weight_norm"], parsed["v1"]["dropout"]) == (100, 1.0, 0.0)
+
+
+def test_the_tiers_are_the_cache_and_the_grid_runs_neurips_last():
+    cache = Path("/work/shared/openml_cache/org/openml/www/datasets")
+    ids = [dataset for tier in run_study.TIERS.values() for dataset in tier]
+    assert len(ids) == len(set(ids)) == 23
+    if cache.is_dir():  # the team's cache; elsewhere the count above is the check
+        assert sorted(ids) == sorted(int(path.name) for path in cache.iterdir())
+    blocks = run_study.grid_blocks(["dev"], list(run_study.CANDIDATES))
+    assert [name for _, name, _ in blocks][-1] == "neurips"
+    assert all(methods == ("inn",) for _, name, methods in blocks if name in run_study.INN_ONLY)
