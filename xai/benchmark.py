@@ -898,6 +898,8 @@ def make_config(profile: str = "paper", **overrides: Any) -> BenchmarkConfig:
     settings = {key: value for key, value in profile_settings.items() if key not in ("smoke_models", "model_params")}
     settings.update({key: value for key, value in overrides.items() if value is not None and key != "model_params"})
     models = tuple(settings.get("models", BenchmarkConfig.models))
+    if "posthoc_models" not in settings:  # the default post-hoc model, when it is trained at all
+        settings["posthoc_models"] = tuple(model for model in DEFAULT_POSTHOC_MODELS if model in models)
     params: dict[str, dict[str, Any]] = {}
     if profile_settings.get("smoke_models"):
         params = {model: dict(REGISTRY[model].smoke_params) for model in models if model in REGISTRY}
@@ -1073,8 +1075,11 @@ def run_benchmark(
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     for unit in todo:
+        cpu = time.process_time()
         frame, elapsed = _timed(lambda unit=unit: run_unit(config, unit, log=log))
         frame["unit_seconds"] = elapsed
+        # CPU seconds of this process: on a shared machine the wall time also counts other people's jobs.
+        frame["unit_cpu_seconds"] = time.process_time() - cpu
         atomic_write_bytes(unit_path(output_dir, unit), csv_bytes(frame))
         seconds[f"{unit.dataset}/rho{unit.rho:g}/seed{unit.seed}/{unit.model}"] = elapsed
         log(f"{unit}: done in {elapsed:.1f}s")
