@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--compile", action="store_true", help="torch.compile the training forward pass (pays off for long runs)"
     )
     cli.add_method_flags(parser, [REGISTRY[method] for method in neural_methods()])
+    cli.add_penalty_arguments(parser)
     cli.add_data_arguments(parser)
     cli.add_run_arguments(parser)
     tracking = parser.add_argument_group("tracking")

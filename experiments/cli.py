@@ -202,11 +202,54 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "and its Spearman rank correlation with the explanation's global importance "
         "(sensitivity_rank_correlation in output_info.json)",
     )
+    group.add_argument(
+        "--audit_features",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="original features whose reliance to measure: flip rate and mean |Δ logit| when they are resampled from "
+        "the training rows, AUROC drop when they are permuted, and the explanation's share of them (output_info.json)",
+    )
     group.add_argument("--force", action="store_true", help="rerun even if the run's output_info.json exists")
     hpo = parser.add_argument_group("hyperparameter optimisation")
     hpo.add_argument("--hpo_tuning", action="store_true", help="tune with Optuna TPE on a 60/20/20 split")
     hpo.add_argument("--n_trials", type=positive_int, default=100, help="HPO trials")
     hpo.add_argument("--hpo_timeout", type=positive_float, default=3600.0, help="HPO time limit in seconds")
+
+
+def add_penalty_arguments(parser: argparse.ArgumentParser) -> None:
+    """Explanation penalties of the neural methods (``models.penalties``) and the blind reference model.
+
+    The flags' defaults equal the estimators' (``penalty_strength`` 1.0, no penalty); ``--penalize_features`` takes
+    original feature names, which the runner maps to all their input columns.
+    """
+    from models.penalties import PENALTIES  # the neural script's parser imports the estimators anyway
+
+    group = parser.add_argument_group("explanation penalties (TabResNet, INN, SENN)")
+    group.add_argument(
+        "--penalize_features",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="original features the model must not rely on (a one-hot feature: all its columns); their reliance is "
+        "measured too",
+    )
+    group.add_argument(
+        "--penalty",
+        choices=PENALTIES,
+        default=None,
+        help="the penalty on them: cdep (CDEP's softmax share), cd_logit (|CD score| on logit differences), "
+        "cd_strict (CD with the allowed features relevant: S and its interactions), weights (INN/SENN's own "
+        "|W_S(x)·x_S|), counterfactual (|Δ logit| when x_S is resampled), rrr (input gradients)",
+    )
+    group.add_argument(
+        "--penalty_strength", type=non_negative_float, default=1.0, help="λ, the weight of the penalty in the loss"
+    )
+    group.add_argument(
+        "--blind",
+        action="store_true",
+        help="remove the --penalize_features from the input instead (the reference a penalty tries to reach)",
+    )
 
 
 #: Free space a run needs on the disk of its output directory, checked before any work.

@@ -142,6 +142,89 @@ def sensitivity_audit(spec: MethodSpec, model: Any, split: Any, attribution: Any
     }
 
 
+def resolve_features(names: Sequence[str] | None, split: Any, flag: str) -> list[int]:
+    """Indices into ``split.feature_names`` of the original features ``names`` (None or empty: none).
+
+    Raises:
+        UserError: a name that is not a feature of the dataset (one line, listing some of the features).
+    """
+    if not names:
+        return []
+    known = {str(name): index for index, name in enumerate(split.feature_names)}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        shown = ", ".join(list(known)[:12]) + (", ..." if len(known) > 12 else "")
+        raise UserError(
+            f"{flag}: unknown feature(s) {', '.join(map(repr, unknown))}; the features of {split.dataset_name} are "
+            f"{shown}"
+        )
+    return sorted({known[name] for name in names})
+
+
+def penalty_plan(config: Mapping[str, Any], spec: MethodSpec, split: Any) -> tuple[list[int], list[int], bool]:
+    """The features a run penalises (or removes, ``--blind``) and the features whose reliance it measures.
+
+    Returns:
+        ``(penalised, measured, blind)``: indices into ``split.feature_names``; ``measured`` is
+        ``--audit_features`` when given, else the penalised (or removed) features.
+
+    Raises:
+        UserError: unknown names, or flags that do not go together (checked before any training).
+    """
+    penalised = resolve_features(config.get("penalize_features"), split, "--penalize_features")
+    audited = resolve_features(config.get("audit_features"), split, "--audit_features")
+    blind, penalty = bool(config.get("blind")), config.get("penalty")
+    if (penalised or penalty or blind) and spec.kind != "neural":
+        raise UserError(f"explanation penalties and --blind are for the neural methods, not {spec.id}")
+    if blind and not penalised:
+        raise UserError("--blind needs --penalize_features: the features to remove from the input")
+    if blind and penalty:
+        raise UserError("--blind removes the features from the input; it takes no --penalty")
+    if penalty and not penalised:
+        raise UserError(f"--penalty {penalty} needs --penalize_features (the features the model must not use)")
+    if penalised and not blind and not penalty:
+        raise UserError("--penalize_features needs --penalty (or --blind, to remove the features instead)")
+    if blind and len(penalised) == len(split.feature_names):
+        raise UserError("--blind would remove every feature")
+    return penalised, audited or penalised, blind
+
+
+def blind_dataset(raw: Any, names: Sequence[str]) -> Any:
+    """``raw`` without the feature columns ``names`` (the split of the rest is unchanged: rows depend on targets)."""
+    drop = set(names)
+    keep = [index for index, column in enumerate(raw.X.columns) if str(column) not in drop]
+    return dataclasses.replace(raw, X=raw.X.iloc[:, keep], categorical=[raw.categorical[index] for index in keep])
+
+
+def reliance_step(
+    spec: MethodSpec,
+    model: Any,
+    split: Any,
+    features: Sequence[int],
+    *,
+    model_split: Any,
+    attribution: Any,
+    seed: int,
+) -> dict[str, Any]:
+    """Behavioural reliance on ``features`` and the explanation's share of them (``xai.reliance``), timed."""
+    from experiments.metrics import auroc
+    from xai.reliance import reliance_metrics
+
+    start = time.perf_counter()
+    scores = reliance_metrics(
+        spec,
+        model,
+        split,
+        features,
+        model_split=model_split,
+        attribution=attribution,
+        auroc=None if split.task == "regression" else (lambda y, proba: auroc(y, proba, split.n_classes)),
+        seed=seed,
+    )
+    scores["reliance"]["time"] = time.perf_counter() - start
+    return scores
+
+
 def _report_concept_importances(report: dict[str, Any], attribution: Any) -> None:
     """An explanation over learned concepts maps to no feature: the per-feature fields stay empty and the concepts'
     mean |attribution| gets its own key (``explanations.npz`` holds the concept explanation itself)."""
@@ -211,7 +294,17 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     split = cli.split_dataset(raw, config, encoding_type=encoding)
     for note in split.notes:
         print(f"note: {note}", file=sys.stderr)
+    penalised, measured, blind = penalty_plan(config, spec, split)
+    full_split = split
+    if blind:  # the reference a penalty tries to reach: the features are not in the input at all
+        raw = blind_dataset(raw, [split.feature_names[feature] for feature in penalised])
+        split = cli.split_dataset(raw, config, encoding_type=encoding)
     params = model_params(spec, config, mode)
+    if "penalize_features" in params or penalised:
+        # Names on the command line, input columns for the estimator (a one-hot feature: all its columns).
+        params["penalize_features"] = (
+            None if blind else np.flatnonzero(np.isin(split.input_to_feature, penalised)).tolist()
+        )
 
     files: dict[str, bytes] = {}
     hpo_summary = None
@@ -232,6 +325,13 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         model.fit(X_train, split.y_train)
     except FloatingPointError as error:
         raise UserError(str(error)) from None
+    except ValueError as error:
+        if penalised and not blind:  # a penalty this network cannot have (found before any training step)
+            from models.penalties import PenaltyError
+
+            if isinstance(error, PenaltyError):
+                raise UserError(str(error)) from None
+        raise
     train_time = time.perf_counter() - start
     metrics, inference_time = evaluate(model, {"train": X_train, "test": X_test}, split)
     start = time.perf_counter()
@@ -274,6 +374,18 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         )
     if config.get("audit_sensitivity"):
         extra.update(sensitivity_audit(spec, model, split, attribution, seed=config["seed"]))
+    if measured:
+        extra.update(
+            reliance_step(
+                spec,
+                model,
+                full_split,
+                measured,
+                model_split=split if blind else None,
+                attribution=attribution,
+                seed=config["seed"],
+            )
+        )
     for name in ("epoch_losses_", "snapshot_steps_", "best_epoch_"):
         if hasattr(model, name):
             value = getattr(model, name)

@@ -34,6 +34,8 @@ ClassBalance = Literal["oversample", "weight", "none"]
 CLASS_BALANCES: tuple[ClassBalance, ...] = ("oversample", "weight", "none")
 WeightNormScale = Literal["none", "std"]
 WEIGHT_NORM_SCALES: tuple[WeightNormScale, ...] = ("none", "std")
+#: ``weight_norm_scale="std"``: a column whose training std is within this of 1 counts as standardised (weight 1).
+STD_TOLERANCE = 1e-6
 
 
 class _NeuralEstimator(BaseEstimator):
@@ -50,13 +52,19 @@ class _NeuralEstimator(BaseEstimator):
         weight_norm_scale: how the L1 term weighs the generated weight of each input column: ``none`` (the paper:
             ``mean |W(x)|``) or ``std`` (``|W_j(x)|`` times the training standard deviation of column ``j``, the
             bias row times 1: the paper's term for the weights the network would need on standardised inputs, so
-            a column's scale no longer decides how much its weight costs). Networks that generate none ignore it.
+            a column's scale no longer decides how much its weight costs; fitted: ``l1_column_scale_`` ``(D + 1,)``,
+            None when every weight is 1). Networks that generate none ignore it.
         dropout: dropout rate inside the residual blocks.
         augmentation_probability: chance that a batch is augmented (mixup, cutmix, cutout, FGSM, noise).
         scheduler_t_mult: growth of the cosine cycles (>= 1).
         nr_restarts: cosine cycles; one snapshot at the end of each.
         class_balance: ``weight`` (balanced class weights), ``oversample`` or ``none``.
         categorical_inputs: input columns that encode categorical features (mixup leaves them alone).
+        penalize_features: input columns ``S`` the model must not rely on (the runner maps original feature names
+            to all their columns); used by ``penalty``.
+        penalty: an explanation penalty on ``S`` added to the loss (``models.penalties.PENALTIES``: ``cdep``,
+            ``cd_logit``, ``cd_strict``, ``weights``, ``counterfactual``, ``rrr``), or None.
+        penalty_strength: λ, the weight of the penalty.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         seed: seeds initialisation, batch order, augmentation and dropout.
         progress: show a progress bar over epochs.
@@ -90,6 +98,9 @@ class _NeuralEstimator(BaseEstimator):
         nr_restarts: int = 3,
         class_balance: ClassBalance = "weight",
         categorical_inputs: Sequence[int] | None = None,
+        penalize_features: Sequence[int] | None = None,
+        penalty: str | None = None,
+        penalty_strength: float = 1.0,
         device: str = "auto",
         seed: int = 0,
         progress: bool = False,
@@ -110,6 +121,9 @@ class _NeuralEstimator(BaseEstimator):
         self.nr_restarts = nr_restarts
         self.class_balance = class_balance
         self.categorical_inputs = categorical_inputs
+        self.penalize_features = penalize_features
+        self.penalty = penalty
+        self.penalty_strength = penalty_strength
         self.device = device
         self.seed = seed
         self.progress = progress
@@ -145,6 +159,20 @@ class _NeuralEstimator(BaseEstimator):
             raise ValueError(f"compile must be a bool or a torch.compile backend name, got {self.compile!r}")
         if self.class_balance not in CLASS_BALANCES:
             raise ValueError(f"class_balance must be one of {CLASS_BALANCES}, got {self.class_balance!r}")
+        self._check_penalty_params()
+
+    def _check_penalty_params(self) -> None:
+        from models.penalties import PENALTIES  # lazy: models.penalties imports models.senn, which imports this
+
+        if self.penalty is not None and self.penalty not in PENALTIES:
+            raise ValueError(f"penalty must be None or one of {PENALTIES}, got {self.penalty!r}")
+        if not (self.penalty_strength >= 0 and np.isfinite(self.penalty_strength)):
+            raise ValueError(f"penalty_strength must be a finite number >= 0, got {self.penalty_strength!r}")
+        has_features = self.penalize_features is not None and len(self.penalize_features) > 0
+        if self.penalty is not None and not has_features:
+            raise ValueError(f"penalty {self.penalty!r} needs penalize_features (the input columns to penalise)")
+        if has_features and self.penalty is None:
+            raise ValueError("penalize_features is set but penalty is None: choose a penalty")
 
     def _training_config(self) -> TrainingConfig:
         return TrainingConfig(
@@ -174,8 +202,32 @@ class _NeuralEstimator(BaseEstimator):
     def _loss(
         self, network: nn.Module, x: torch.Tensor, y: torch.Tensor, output: NetworkOutput, mixing: Mixing | None
     ) -> torch.Tensor:
-        """The training objective of one batch (override to add terms; FGSM differentiates it too)."""
-        return self.task_loss_(output.logits, y, mixing)
+        """The training objective of one batch (override to add terms; FGSM differentiates it too).
+
+        The task loss, plus ``penalty_strength`` times the explanation penalty on ``penalize_features`` when one
+        is set (``models.penalties``); overrides call ``super()._loss`` and add their own terms.
+        """
+        value = self.task_loss_(output.logits, y, mixing)
+        term = getattr(self, "_penalty_term", None)
+        if term is not None:
+            value = value + self.penalty_strength * term(network, x, output)
+        return value
+
+    def _explanation_penalty(self, network: nn.Module, pool: torch.Tensor, objective: str):
+        """The bound explanation penalty of this fit (``models.penalties.build_penalty``), or None."""
+        if self.penalty is None or self.penalty_strength == 0:
+            return None
+        from models.penalties import build_penalty
+
+        return build_penalty(
+            self.penalty,
+            network,
+            columns=self.penalize_features,
+            pool=pool,
+            reference=self.reference_,
+            objective=objective,
+            seed=self.seed,
+        )
 
     def _fit_network(
         self,
@@ -193,6 +245,7 @@ class _NeuralEstimator(BaseEstimator):
             raise ValueError(f"training needs at least 2 samples, got n_samples={x.shape[0]}")
         device = resolve_device(self.device)
         self.reference_ = x.mean(axis=0, dtype=np.float64)  # the training mean, before any oversampling
+        pool = x  # the training rows before oversampling: the marginal a counterfactual penalty draws from
         if rows is not None:
             x, target = x[rows], target[rows]
         # Initialise from the seed without touching the caller's global torch RNG state.
@@ -205,22 +258,27 @@ class _NeuralEstimator(BaseEstimator):
         y_tensor = torch.as_tensor(target, dtype=target_dtype, device=device)
         weights = None if class_weights is None else torch.as_tensor(class_weights, dtype=torch.float32, device=device)
         self.task_loss_ = TaskLoss(objective, weights)
+        # Checked before any training (an impossible penalty for this network is a ValueError here).
+        self._penalty_term = self._explanation_penalty(network, torch.as_tensor(pool, device=device), objective)
         threads = resolve_threads(self.threads, batch_size=self.batch_size, hidden_size=self.hidden_size, device=device)
         # Dropout masks come from torch's global generator: fork and seed it, so that the seed alone decides
         # the result (whatever the caller's RNG state) and the caller's state is left alone.
-        with limit_threads(threads), torch.random.fork_rng(devices=_cuda_indices(device)):
-            torch.manual_seed(self.seed)
-            result = train_snapshot_ensemble(
-                network,
-                x_tensor,
-                y_tensor,
-                loss=self._loss,
-                config=self._training_config(),
-                seed=self.seed,
-                numerical=self._numerical_mask(x.shape[1]),
-                progress=self.progress,
-                compile=self.compile,
-            )
+        try:
+            with limit_threads(threads), torch.random.fork_rng(devices=_cuda_indices(device)):
+                torch.manual_seed(self.seed)
+                result = train_snapshot_ensemble(
+                    network,
+                    x_tensor,
+                    y_tensor,
+                    loss=self._loss,
+                    config=self._training_config(),
+                    seed=self.seed,
+                    numerical=self._numerical_mask(x.shape[1]),
+                    progress=self.progress,
+                    compile=self.compile,
+                )
+        finally:
+            del self._penalty_term  # bound to this fit's network and data: a fitted estimator keeps neither
         self.model_: SnapshotEnsemble = result.ensemble
         self.epoch_losses_ = result.epoch_losses
         self.snapshot_steps_ = result.schedule.snapshot_steps
@@ -414,8 +472,12 @@ class _INN:
         self.l1_column_scale_ = None
         if self.weight_norm_scale == "std":
             std = np.asarray(x, dtype=np.float64).std(axis=0)
-            # A constant column carries nothing; it keeps the paper's weight 1, as does the bias row.
-            self.l1_column_scale_ = np.append(np.where(std > 0, std, 1.0), 1.0)
+            # A constant column carries nothing; it keeps the paper's weight 1, as does the bias row. A column the
+            # preprocessing standardised has std 1 up to float rounding: weight exactly 1, so that where every
+            # column is standardised the term (and the fit) is the paper's, bit for bit.
+            std = np.where((std > 0) & (np.abs(std - 1.0) > STD_TOLERANCE), std, 1.0)
+            if np.any(std != 1.0):
+                self.l1_column_scale_ = np.append(std, 1.0)
         self._l1_scale = None
         try:
             super()._fit_network(x, target, **kwargs)

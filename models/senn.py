@@ -613,8 +613,9 @@ class _SENN:
         return replace(config, nr_restarts=1) if self._learned() else config
 
     def _loss(self, network, x, y, output, mixing):
-        """Task loss + ``robust_reg``·robustness loss (on logits) + ``concept_reg``·concept loss (learned h)."""
-        value = self.task_loss_(output.logits, y, mixing)
+        """Task loss (+ an explanation penalty, see the base class) + ``robust_reg``·robustness loss (on logits) +
+        ``concept_reg``·concept loss (learned h)."""
+        value = super()._loss(network, x, y, output, mixing)
         if self.robust_reg > 0:
             inputs = (output.extras or {}).get("input")
             if inputs is None or not inputs.requires_grad:
@@ -744,6 +745,9 @@ class _SENNParameters(_SENN):
         nr_restarts: int = 3,
         class_balance: ClassBalance = "weight",
         categorical_inputs: Sequence[int] | None = None,
+        penalize_features: Sequence[int] | None = None,
+        penalty: str | None = None,
+        penalty_strength: float = 1.0,
         device: str = "auto",
         seed: int = 0,
         progress: bool = False,
@@ -797,6 +801,9 @@ class _DiSENNParameters(_SENN):
         nr_restarts: int = 3,
         class_balance: ClassBalance = "weight",
         categorical_inputs: Sequence[int] | None = None,
+        penalize_features: Sequence[int] | None = None,
+        penalty: str | None = None,
+        penalty_strength: float = 1.0,
         device: str = "auto",
         seed: int = 0,
         progress: bool = False,
@@ -833,6 +840,9 @@ _SHARED = (
     "nr_restarts",
     "class_balance",
     "categorical_inputs",
+    "penalize_features",
+    "penalty",
+    "penalty_strength",
     "device",
     "seed",
     "progress",

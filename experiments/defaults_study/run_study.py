@@ -1,23 +1,25 @@
-"""The defaults study (issue 15, points 2 and 3): every candidate configuration of INN and TabResNet, through the sweep.
+"""The defaults study (issue 15, points 2 and 3): candidate configurations of INN and TabResNet, through the sweep.
 
 Point 2 runs INN and TabResNet under each candidate of :data:`CANDIDATES` as a sweep *variant*
-(``<output>/grid/<method>-<candidate>/<dataset>/<seed>/``), on every dataset of the OpenML cache, with the
-sensitivity audit on (``--audit_sensitivity``: Spearman's ρ between INN's global importance and its measured
-sensitivity, the faithfulness measure of the study). Every flag that defines a candidate is passed explicitly, so
-the results do not depend on the defaults of the day. A candidate that changes only INN's L1 term (``v1``'s
-``weight_norm`` 1, ``l1std``) is the same configuration as ``current`` for TabResNet, which has no L1 term: it
-is run for INN only (:data:`INN_ONLY`).
+(``<output>/grid/<method>-<candidate>/<dataset>/<seed>/``) with the sensitivity audit on (``--audit_sensitivity``:
+Spearman's ρ between the explanation's global importance and the model's measured sensitivity, the study's
+faithfulness measure). Every flag that defines a candidate is passed explicitly, so the results do not depend on
+the defaults of the day. Cells that would repeat another cell bit for bit are not run:
 
-The grid runs tier by tier (:data:`TIERS`, cheapest datasets first: the eight dev datasets, then the other small
-ones, the medium and the two large ones) and, inside a tier, candidate by candidate, the 500-epoch NeurIPS
-candidate last, so a study stopped early is complete (every candidate, every seed) on its first tiers. The sweep
-skips finished cells, so rerunning the same command resumes it. Point 3 (``--stage point3``) runs the methods of
-the comparison with their defaults on the dev datasets (``<output>/point3/``). Each sweep call is timed into
-``<output>/study_log.jsonl``.
+* ``v1`` and ``l1std`` change only INN's L1 term, which TabResNet does not have: TabResNet runs ``current`` only
+  for them (:data:`INN_ONLY`);
+* ``scaled`` and ``l1std`` change only the encoded categorical columns (their scaling; their weight in the L1
+  term): on a dataset without such columns every input is already standardised and both are ``current`` exactly
+  (the same input matrix; L1 weights of exactly 1, see ``models.estimators.STD_TOLERANCE``). They run on
+  :data:`CATEGORICAL_DATASETS` only; ``tabulate.py`` checks the identity and reuses ``current`` elsewhere.
+
+The plan (:data:`PLAN`) runs in the order of what the decision needs per CPU hour: the dev datasets (and ilpd,
+the cheapest other dataset with a categorical column) for the 100-epoch candidates, the baselines of point 3, the
+500-epoch NeurIPS candidate on the same datasets, kr-vs-kp, then the rest of the cache. The sweep skips finished
+cells, so rerunning the same command resumes the study; every sweep call is timed into
+``<output>/study_log.jsonl``::
 
     nice -n 10 python experiments/defaults_study/run_study.py --output /work/results/defaults_study \
-        --openml_cache_dir /work/shared/openml_cache --seeds 0-4
-    nice -n 10 python experiments/defaults_study/run_study.py --stage point3 --output /work/results/defaults_study \
         --openml_cache_dir /work/shared/openml_cache --seeds 0-4
 """
 
@@ -56,18 +58,34 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 #: Candidates that differ from ``current`` only in INN's L1 term: TabResNet would run ``current`` again.
 INN_ONLY: frozenset[str] = frozenset({"v1", "l1std"})
+#: Candidates that change only encoded categorical columns: ``current`` itself on datasets without them.
+CATEGORICAL_ONLY: frozenset[str] = frozenset({"scaled", "l1std"})
 
-#: Datasets of the cache in tiers of increasing cost (training steps per epoch at batch 64).
-TIERS: dict[str, tuple[int, ...]] = {
-    "dev": (31, 37, 1464, 54, 11, 29, 50, 1063),
-    "small": (1510, 40994, 1480, 1068, 1462, 1049, 1050, 40984, 1487),
-    "medium": (3, 44, 40983, 1489),
-    "large": (32, 6),
-}
-#: The methods of point 3 (issue 15): the paper's comparison plus EBM.
-POINT3_METHODS: tuple[str, ...] = (
-    "inn", "tabresnet", "catboost", "random_forest", "logistic_regression", "decision_tree", "tabnet", "ebm",
-)  # fmt: skip
+#: The eight small dev datasets of the issues.
+DEV_DATASETS: tuple[int, ...] = (31, 37, 1464, 54, 11, 29, 50, 1063)
+#: The datasets of the cache with encoded categorical columns (every other one is all numerical, no missing value).
+CATEGORICAL_DATASETS: tuple[int, ...] = (3, 29, 31, 50, 1480)
+#: The other datasets of the cache, cheapest first (training steps per epoch at batch 64).
+SMALL_DATASETS: tuple[int, ...] = (1510, 40994, 1068, 1462, 1049, 1050, 40984, 1487)
+MEDIUM_DATASETS: tuple[int, ...] = (44, 40983, 1489)
+LARGE_DATASETS: tuple[int, ...] = (32, 6)
+#: Every dataset of the cache.
+ALL_DATASETS: tuple[int, ...] = (*DEV_DATASETS, 1480, 3, *SMALL_DATASETS, *MEDIUM_DATASETS, *LARGE_DATASETS)
+
+#: The baselines of point 3 (INN and TabResNet come from the grid: the chosen candidate's runs).
+BASELINES: tuple[str, ...] = ("catboost", "random_forest", "logistic_regression", "decision_tree", "tabnet", "ebm")
+
+#: The study, in the order it runs: ``(stage, datasets, candidates)``; the stage ``point3`` runs :data:`BASELINES`.
+PLAN: tuple[tuple[str, tuple[int, ...], tuple[str, ...]], ...] = (
+    ("dev", (*DEV_DATASETS, 1480), ("current", "scaled", "l1std", "v1")),
+    ("point3", DEV_DATASETS, ()),
+    ("dev-neurips", (*DEV_DATASETS, 1480), ("neurips",)),
+    ("kr-vs-kp", (3,), ("current", "scaled", "l1std", "v1")),
+    ("small", SMALL_DATASETS, ("current", "v1")),
+    ("medium", MEDIUM_DATASETS, ("current", "v1")),
+    ("large", LARGE_DATASETS, ("current", "v1")),
+    ("rest-neurips", (3, *SMALL_DATASETS, *MEDIUM_DATASETS, *LARGE_DATASETS), ("neurips",)),
+)
 
 #: Run flags of every cell: the faithfulness measure on, SENN's metrics off (not judged here; they cost time).
 AUDIT_FLAGS: tuple[str, ...] = ("--audit_sensitivity", "--explanation_metrics", "off")
@@ -93,10 +111,20 @@ def sweep_command(
     return command + list(flags)
 
 
-def grid_blocks(tiers: Sequence[str], candidates: Sequence[str]) -> list[tuple[str, str, tuple[str, ...]]]:
-    """``(tier, candidate, methods)`` in the order the study runs them."""
-    ordered = sorted(candidates, key=lambda name: name == "neurips")  # the 500-epoch candidate last in a tier
-    return [(tier, name, ("inn",) if name in INN_ONLY else ("inn", "tabresnet")) for tier in tiers for name in ordered]
+def grid_blocks(stages: Sequence[str]) -> list[tuple[str, str, tuple[str, ...], tuple[int, ...]]]:
+    """``(stage, candidate, methods, datasets)`` in the order the study runs them (``point3``: candidate "")."""
+    blocks = []
+    for stage, datasets, candidates in PLAN:
+        if stage not in stages:
+            continue
+        if stage == "point3":
+            blocks.append((stage, "", BASELINES, datasets))
+        for name in candidates:
+            methods = ("inn",) if name in INN_ONLY else ("inn", "tabresnet")
+            chosen = tuple(d for d in datasets if d in CATEGORICAL_DATASETS) if name in CATEGORICAL_ONLY else datasets
+            if chosen:
+                blocks.append((stage, name, methods, chosen))
+    return blocks
 
 
 def run_block(command: list[str], log: Path, label: dict[str, str]) -> int:
@@ -122,10 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--openml_cache_dir", type=Path, required=True)
     parser.add_argument("--seeds", default="0-4", help="sweep seeds, e.g. 0-4 or 5-9")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--stage", choices=("grid", "point3"), default="grid")
-    parser.add_argument("--tiers", nargs="+", choices=tuple(TIERS), default=list(TIERS))
-    parser.add_argument("--candidates", nargs="+", choices=tuple(CANDIDATES), default=list(CANDIDATES))
-    parser.add_argument("--methods", nargs="+", default=list(POINT3_METHODS), help="point 3's methods")
+    stages = [stage for stage, _, _ in PLAN]
+    parser.add_argument("--stages", nargs="+", choices=stages, default=stages, help="stages of PLAN to run")
     return parser
 
 
@@ -135,16 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = args.output / "study_log.jsonl"
     failed = 0
     common = {"seeds": args.seeds, "cache": args.openml_cache_dir, "workers": args.workers}
-    if args.stage == "point3":
-        command = sweep_command(args.methods, TIERS["dev"], output_dir=args.output / "point3", **common)
-        command += list(AUDIT_FLAGS)
-        return run_block(command, log, {"stage": "point3", "tier": "dev", "candidate": "defaults"})
-    for tier, name, methods in grid_blocks(args.tiers, args.candidates):
-        flags = (*COMMON_FLAGS, *CANDIDATES[name], *AUDIT_FLAGS)
-        command = sweep_command(
-            methods, TIERS[tier], output_dir=args.output / "grid", variant=name, flags=flags, **common
-        )
-        failed += run_block(command, log, {"stage": "grid", "tier": tier, "candidate": name}) != 0
+    for stage, name, methods, datasets in grid_blocks(args.stages):
+        if stage == "point3":
+            output, variant, flags = args.output / "point3", None, AUDIT_FLAGS
+        else:
+            output, variant, flags = args.output / "grid", name, (*COMMON_FLAGS, *CANDIDATES[name], *AUDIT_FLAGS)
+        command = sweep_command(methods, datasets, output_dir=output, variant=variant, flags=flags, **common)
+        failed += run_block(command, log, {"stage": stage, "candidate": name or "defaults"}) != 0
     return 1 if failed else 0
 
 
