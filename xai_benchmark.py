@@ -49,6 +49,11 @@ def _param(text: str) -> tuple[str, str, Any]:
     return method, parameter, parsed
 
 
+def _samples(text: str) -> int | str:
+    """argparse type of ``--kernel_shap_samples``: ``auto`` or a positive count."""
+    return text if text == "auto" else cli.positive_int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line; settings left unset take the ``--profile``'s values."""
     from data.synthetic import TARGETS
@@ -57,11 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     from xai.benchmark import BENCHMARK_METRICS, DEFAULT_MODELS, DEFAULT_POSTHOC_MODELS, DEFAULT_RHOS
 
     parser = argparse.ArgumentParser(
-        description="XAI-Bench synthetic benchmark: INN's own explanations against post-hoc explainers.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="XAI-Bench synthetic benchmark: INN's own explanations against post-hoc explainers. "
+        "Settings left unset take the --profile's values (the defaults below are the paper profile's).",
     )
     parser.add_argument(
-        "--profile", choices=("paper", "smoke"), default="paper", help="default settings (smoke: a minute-long check)"
+        "--profile",
+        choices=("paper", "smoke"),
+        default="paper",
+        help="default settings: paper (XAI-Bench's sizes) or smoke (a one-minute check; default paper)",
     )
     data = parser.add_argument_group("data")
     data.add_argument("--datasets", nargs="+", default=None, help=f"targets (default all: {' '.join(TARGETS)})")
@@ -127,11 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument(
         "--ig_steps", type=cli.positive_int, default=None, help="integrated gradients steps (default 50)"
     )
+    metrics.add_argument(
+        "--kernel_shap_samples", type=_samples, default=None, help="KernelSHAP coalitions per row (default auto)"
+    )
     run = parser.add_argument_group("run")
     run.add_argument(
         "--compat", action="store_true", help="reproduce the public XAI-Bench code's defects that change numbers"
     )
-    run.add_argument("--output_dir", type=Path, default=Path("results/xai_benchmark"), help="where results go")
+    run.add_argument(
+        "--output_dir",
+        type=Path,
+        default=Path("results/xai_benchmark"),
+        help="where results go (results/xai_benchmark)",
+    )
     run.add_argument("--force", action="store_true", help="recompute finished units (and units of other settings)")
     run.add_argument(
         "--report_only", action="store_true", help="rebuild results.csv, tables and figures from finished units"
@@ -190,6 +206,7 @@ def make_config(args: argparse.Namespace | dict[str, Any]) -> Any:
         "lime_samples",
         "lime_kernel_width",
         "ig_steps",
+        "kernel_shap_samples",
     ):
         overrides[name] = options.get(name)
     unknown = sorted(set(params) - set(REGISTRY))
