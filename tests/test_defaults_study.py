@@ -8,7 +8,6 @@ Offline and fast: synthetic frames, the embedded credit-g, tiny networks and log
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +19,11 @@ from scipy.stats import spearmanr
 import baseline_experiment
 import main_experiment
 from data import RawDataset, load_dataset, prepare_split
+from experiments.defaults_study import run_study
 from experiments.runner import SENSITIVITY_REPEATS
 from models.estimators import INNClassifier, INNRegressor, TabResNetClassifier
 from models.networks import NetworkOutput
 from models.training import TaskLoss
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "experiments" / "defaults_study"))
-
-import run_study  # noqa: E402
 
 FAST = ["--nr_epochs", "2", "--hidden_size", "16", "--nr_blocks", "1", "--device", "cpu"]
 
