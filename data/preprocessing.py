@@ -11,6 +11,7 @@ input column maps back to the original feature it came from, so explanations can
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -362,6 +363,96 @@ class FeatureEncoder:
         indices = self.categorical_input_indices or []
         return [by_feature[self.feature_names[self.input_to_feature_[i]]] for i in indices]
 
+    # ---- saving and restoring
+
+    def to_state(self) -> dict[str, Any]:
+        """The fitted encoder as plain JSON types (lists, str, float, int, bool, None), for a saved run.
+
+        It holds the feature names, their kinds and order, the numerical columns' scaler statistics, every
+        categorical column's vocabulary (the training categories, ``MISSING_CATEGORY`` included when it occurred)
+        and, for the target encoding, its table (the encoding of every category; the value of an unseen category)
+        and the encoded columns' scaler (regression), plus the input order and names. Non-finite statistics (an
+        all-missing training column has no mean) are ``None``. :meth:`from_state` restores an encoder whose
+        :meth:`transform` gives the same matrix; nothing in the state is code.
+
+        Raises:
+            RuntimeError: the encoder is not fitted.
+        """
+        if not hasattr(self, "order_"):
+            raise RuntimeError("FeatureEncoder is not fitted: call fit_transform first")
+        columns: list[dict[str, Any]] = []
+        if self._categorical:
+            encoder = self.categorical_encoder_
+            for index, name in enumerate(self._categorical):
+                column: dict[str, Any] = {"name": name, "categories": [str(c) for c in encoder.categories_[index]]}
+                if self.encoding == "target":
+                    table, unknown = _target_table(encoder, index)
+                    column["table"] = [_floats(row) for row in table]
+                    column["unknown"] = _floats(unknown)
+                columns.append(column)
+        encoded_scaler = getattr(self, "encoded_scaler_", None) if self.encoding == "target" else None
+        return {
+            "feature_names": list(self.feature_names),
+            "categorical": list(self.categorical),
+            "encoding": self.encoding,
+            "target_type": self.target_type,
+            "class_names": self.class_names,
+            "seed": int(self.seed),
+            "numerical_scaler": _scaler_state(self.scaler_),
+            "categorical_columns": columns,
+            "encoded_scaler": _scaler_state(encoded_scaler),
+            "cardinalities": [int(c) for c in self.cardinalities_],
+            "order": [int(i) for i in self.order_],
+            "input_names": list(self.input_names_),
+            "input_to_feature": [int(i) for i in self.input_to_feature_],
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> FeatureEncoder:
+        """An encoder restored from :meth:`to_state`; its :meth:`transform` equals the original's.
+
+        The restored encoder transforms (and describes its inputs) but cannot be refitted from the state: its
+        scalers and categorical encoders are lookup tables, not scikit-learn objects.
+
+        Raises:
+            ValueError: the state is malformed (a missing key, a wrong type, inconsistent sizes).
+        """
+        try:
+            encoder = cls(
+                [str(name) for name in state["feature_names"]],
+                [bool(flag) for flag in state["categorical"]],
+                encoding=state["encoding"],
+                target_type=state["target_type"],
+                class_names=state["class_names"],
+                seed=int(state["seed"]),
+            )
+            encoder.scaler_ = _Standardiser.from_state(state["numerical_scaler"], len(encoder._numerical))
+            columns = list(state["categorical_columns"])
+            if [column["name"] for column in columns] != encoder._categorical:
+                raise ValueError("the categorical columns do not match the categorical features")
+            encoder.categorical_encoder_ = _LookupEncoder.from_state(encoder.encoding, columns)
+            encoder.encoded_scaler_ = None
+            if encoder.encoding == "target" and state["encoded_scaler"] is not None:  # regression only
+                width = encoder.categorical_encoder_.width
+                encoder.encoded_scaler_ = _Standardiser.from_state(state["encoded_scaler"], width)
+            encoder.cardinalities_ = [int(c) for c in state["cardinalities"]]
+            encoder.order_ = np.asarray(state["order"], dtype="int64")
+            encoder.input_names_ = [str(name) for name in state["input_names"]]
+            encoder.input_to_feature_ = np.asarray(state["input_to_feature"], dtype="int64")
+        except (KeyError, TypeError, IndexError) as error:
+            raise ValueError(f"malformed encoder state ({type(error).__name__}: {error})") from None
+        n_inputs = len(encoder.input_names_)
+        width = len(encoder._numerical) + (encoder.categorical_encoder_.width if encoder._categorical else 0)
+        if not (
+            encoder.order_.shape == encoder.input_to_feature_.shape == (n_inputs,)
+            and width == n_inputs
+            and np.array_equal(np.sort(encoder.order_), np.arange(n_inputs))
+            and (n_inputs == 0 or 0 <= encoder.input_to_feature_.min() <= encoder.input_to_feature_.max())
+            and (n_inputs == 0 or encoder.input_to_feature_.max() < len(encoder.feature_names))
+        ):
+            raise ValueError(f"malformed encoder state: {n_inputs} input names for {width} encoded columns")
+        return encoder
+
     # ---- internals
 
     def _prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -389,6 +480,125 @@ class FeatureEncoder:
         matrix = np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0)
         matrix = matrix.astype(np.float32)
         return np.nan_to_num(matrix, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A restored encoder's parts: what the fitted scikit-learn objects compute, as plain tables
+
+
+def _floats(values: Any) -> list[float | None]:
+    """Floats for JSON: non-finite values become None (JSON has no NaN)."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype="float64").reshape(-1)]
+
+
+def _array(values: Any) -> np.ndarray:
+    """The inverse of :func:`_floats`: None becomes NaN."""
+    return np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
+
+
+def _scaler_state(scaler: Any) -> dict[str, list[float | None]] | None:
+    if scaler is None:
+        return None
+    return {"mean": _floats(scaler.mean_), "scale": _floats(scaler.scale_)}
+
+
+def _target_table(encoder: TargetEncoder, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """The encodings of feature ``index``'s categories ``(k, W)`` and of an unseen category ``(W,)``.
+
+    ``TargetEncoder.encodings_`` is feature-major (``W`` classes per feature for a multiclass target, else 1).
+    """
+    width = len(encoder.classes_) if encoder.target_type_ == "multiclass" else 1
+    table = np.stack([encoder.encodings_[index * width + c] for c in range(width)], axis=1)
+    unknown = np.broadcast_to(np.asarray(encoder.target_mean_, dtype="float64"), (width,))
+    return table, unknown
+
+
+class _Standardiser:
+    """``(x − mean) / scale`` with a fitted ``StandardScaler``'s statistics (the arithmetic of its ``transform``)."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        self.mean_ = mean
+        self.scale_ = scale
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any] | None, width: int) -> _Standardiser | None:
+        if state is None:
+            if width:
+                raise ValueError(f"the state lacks the statistics of {width} scaled columns")
+            return None
+        mean, scale = _array(state["mean"]), _array(state["scale"])
+        if mean.shape != (width,) or scale.shape != (width,):
+            raise ValueError(f"scaler statistics of {mean.size} and {scale.size} columns for {width} columns")
+        return cls(mean, scale)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        values = np.array(values, dtype="float64")
+        values -= self.mean_
+        values /= self.scale_
+        return values
+
+
+class _LookupEncoder:
+    """The categorical encoders of ``FeatureEncoder`` as lookups in their vocabularies (``transform`` only).
+
+    ``onehot``: one 0/1 column per category, unseen -> all 0 (``handle_unknown="ignore"``); ``target``: the
+    table's row of the category, unseen -> the unseen row (the target mean); ``ordinal``: the category's code,
+    unseen -> -1 (``FeatureEncoder`` maps it to the extra code).
+    """
+
+    def __init__(
+        self,
+        encoding: CategoricalEncoding,
+        categories: list[list[str]],
+        tables: list[np.ndarray] | None = None,
+        unknown: list[np.ndarray] | None = None,
+    ) -> None:
+        self.encoding = encoding
+        self.categories_ = [np.asarray(c, dtype=object) for c in categories]
+        self._indices = [pd.Index(c, dtype=object) for c in categories]
+        if any(not index.is_unique for index in self._indices):
+            raise ValueError("a categorical vocabulary repeats a category")
+        self._tables = tables
+        self._unknown = unknown
+
+    @classmethod
+    def from_state(cls, encoding: CategoricalEncoding, columns: list[Mapping[str, Any]]) -> _LookupEncoder:
+        categories = [[str(c) for c in column["categories"]] for column in columns]
+        if encoding != "target":
+            return cls(encoding, categories)
+        tables = [np.array([_array(row) for row in column["table"]], dtype="float64") for column in columns]
+        unknown = [_array(column["unknown"]) for column in columns]
+        widths = {u.shape[0] for u in unknown}
+        if len(widths) > 1 or any(
+            t.shape != (len(c), u.shape[0]) for t, c, u in zip(tables, categories, unknown, strict=True)
+        ):
+            raise ValueError("target-encoding tables of inconsistent sizes")
+        return cls(encoding, categories, tables, unknown)
+
+    @property
+    def width(self) -> int:
+        """Encoded columns in all."""
+        if self.encoding == "onehot":
+            return sum(len(c) for c in self.categories_)
+        if self.encoding == "target":
+            return sum(u.shape[0] for u in self._unknown or [])
+        return len(self.categories_)
+
+    def transform(self, categorical: np.ndarray) -> np.ndarray:
+        """Shape: categorical ``(N, K)`` strings -> float64 ``(N, width)``."""
+        parts = []
+        for j, index in enumerate(self._indices):
+            codes = index.get_indexer(categorical[:, j])
+            known = codes >= 0
+            if self.encoding == "onehot":
+                part = np.zeros((len(codes), len(index)))
+                part[np.flatnonzero(known), codes[known]] = 1.0
+            elif self.encoding == "target":
+                part = np.where(known[:, None], self._tables[j][np.maximum(codes, 0)], self._unknown[j][None, :])
+            else:
+                part = codes.astype("float64")[:, None]
+            parts.append(part)
+        return np.hstack(parts) if parts else np.empty((categorical.shape[0], 0))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -4,13 +4,13 @@ Both experiment scripts are thin shells over :func:`run`: ``main_experiment.py``
 ``baseline_experiment.py`` for the baselines. The method comes from the registry (``methods``), so a new
 method needs no change here. Everything the run writes lands in its folder as one unit
 (``experiments.results.write_run_atomically``): ``output_info.json``, ``explanations.npz`` (every method),
-``model.pt`` (networks) and, with HPO, ``trials.csv``.
+what makes the run reusable (``experiments.saved_run``: ``preprocessing.json``, ``background.npz`` and the model
+file, e.g. ``model.pt`` for networks) and, with HPO, ``trials.csv``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from errors import UserError
-from experiments import cli
+from experiments import cli, saved_run
 from experiments.results import (
     EXPLANATIONS_FILENAME,
-    MODEL_FILENAME,
     RESULTS_FILENAME,
     build_report,
     explanation_arrays,
@@ -69,25 +68,9 @@ def evaluate(model: Any, inputs: Mapping[str, Any], split: Any) -> tuple[dict[st
 
 
 def network_file(model: Any, split: Any, method: str, config: Mapping[str, Any]) -> bytes:
-    """``model.pt``: the snapshot ensemble's state dicts with what is needed to rebuild it (tensors and text)."""
-    import torch
-
-    members = model.model_.members
-    payload = {
-        "method": method,
-        "network": type(members[0]).__name__,
-        "n_inputs": members[0].n_inputs,
-        "n_outputs": members[0].n_outputs,
-        "hyperparameters": {name: config[name] for name in ("nr_blocks", "hidden_size", "dropout") if name in config},
-        "snapshots": [{key: value.cpu() for key, value in member.state_dict().items()} for member in members],
-        "input_names": list(split.input_names),
-        "classes": split.classes,
-    }
-    if split.task == "regression":
-        payload["target_mean"], payload["target_scale"] = model.target_mean_, model.target_scale_
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
+    """``model.pt``: the snapshot ensemble's state dicts with what is needed to rebuild it (tensors and text);
+    written and read by ``experiments.saved_run``."""
+    return saved_run.network_file(model, split, method, config)
 
 
 def explanation_metrics_enabled(spec: MethodSpec, config: Mapping[str, Any]) -> bool:
@@ -406,8 +389,9 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     if concepts:
         _report_concept_importances(report, attribution)
     files[EXPLANATIONS_FILENAME] = npz_bytes(explanation_arrays(attribution, split))
-    if spec.kind == "neural":
-        files[MODEL_FILENAME] = network_file(model, split, method, config)
+    # What makes the run reusable (experiments.saved_run): preprocessing.json, background.npz, the model file.
+    files.update(saved_run.run_files(spec, model, split, target=raw.target, config=config))
+    report["saved_files"] = sorted([*files, RESULTS_FILENAME])
     files[RESULTS_FILENAME] = json_bytes(report)
     directory = run_dir(config["output_dir"], method, split.dataset_id, config["seed"], variant)
     write_run_atomically(directory, files)

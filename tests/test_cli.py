@@ -35,6 +35,8 @@ FAST = ["--nr_epochs", "2", "--hidden_size", "16", "--nr_blocks", "1", "--device
 README_EXAMPLE = (
     '--output_dir "." --dataset_id 1590 --nr_restarts 3 --weight_norm 0.1 --weight_decay 0.01 --seed 0 --interpretable'
 )
+#: The files of a neural run folder (experiments.saved_run adds the preprocessing and the background rows).
+RUN_FILES = ["background.npz", "explanations.npz", "model.pt", "output_info.json", "preprocessing.json"]
 #: The keys of the original code's output_info.json.
 ORIGINAL_CLASSIFICATION_KEYS = (
     "train_auroc",
@@ -79,7 +81,7 @@ def credit_g_run(tmp_path_factory):
 
 def test_results_json_has_the_original_keys_and_the_run_description(credit_g_run):
     output, run = credit_g_run
-    assert sorted(p.name for p in run.iterdir()) == ["explanations.npz", "model.pt", "output_info.json"]
+    assert sorted(p.name for p in run.iterdir()) == RUN_FILES
     assert _files(output) == sorted(run.iterdir())  # nothing else anywhere in the tree (no temp files)
     report = read_report(run / "output_info.json")  # validates the schema of experiments/results.py
     for key in ORIGINAL_CLASSIFICATION_KEYS + COMMON_KEYS + CLASSIFICATION_METRICS:
@@ -217,7 +219,7 @@ def test_tabresnet_end_to_end_writes_gradient_explanations(tmp_path):
     output = tmp_path / "out"
     assert main_experiment.main([*FAST, "--dataset_path", str(data), "--output_dir", str(output)]) == 0
     run = output / "tabresnet" / file_dataset_key(data) / "0"
-    assert sorted(p.name for p in run.iterdir()) == ["explanations.npz", "model.pt", "output_info.json"]
+    assert sorted(p.name for p in run.iterdir()) == RUN_FILES
     report = read_report(run / "output_info.json")
     assert report["method"] == "tabresnet" and report["explanation"]["explainer"] == "gradient_x_input"
     assert report["explanation"]["exact"] is False and report["explanation"]["additivity_error"] is None
