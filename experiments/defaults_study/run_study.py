@@ -75,11 +75,14 @@ ALL_DATASETS: tuple[int, ...] = (*DEV_DATASETS, 1480, 3, *SMALL_DATASETS, *MEDIU
 #: The baselines of point 3 (INN and TabResNet come from the grid: the chosen candidate's runs).
 BASELINES: tuple[str, ...] = ("catboost", "random_forest", "logistic_regression", "decision_tree", "tabnet", "ebm")
 
+#: The dev datasets and ilpd cheapest first: a NeurIPS stage stopped early is complete on its first datasets.
+NEURIPS_ORDER: tuple[int, ...] = (1063, 11, 1480, 29, 37, 1464, 54, 50, 31)
+
 #: The study, in the order it runs: ``(stage, datasets, candidates)``; the stage ``point3`` runs :data:`BASELINES`.
 PLAN: tuple[tuple[str, tuple[int, ...], tuple[str, ...]], ...] = (
     ("dev", (*DEV_DATASETS, 1480), ("current", "scaled", "l1std", "v1")),
     ("point3", DEV_DATASETS, ()),
-    ("dev-neurips", (*DEV_DATASETS, 1480), ("neurips",)),
+    ("dev-neurips", NEURIPS_ORDER, ("neurips",)),
     ("kr-vs-kp", (3,), ("current", "scaled", "l1std", "v1")),
     ("small", SMALL_DATASETS, ("current", "v1")),
     ("medium", MEDIUM_DATASETS, ("current", "v1")),
