@@ -255,3 +255,56 @@ def test_scaled_and_l1std_are_current_bit_for_bit_without_categorical_columns(bi
     split = prepare_split(numerical, seed=3)
     model = INNClassifier(nr_epochs=1, hidden_size=8, nr_blocks=1, weight_norm_scale="std")
     assert model.fit(split.X_train, split.y_train).l1_column_scale_ is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The study's tables
+
+
+def _runs(values: dict[str, dict[tuple[str, int], float]]) -> pd.DataFrame:
+    """A tidy runs frame (as ``load_runs`` gives) from ``{method: {(dataset, seed): test_auroc}}``."""
+    rows = []
+    for method, cells in values.items():
+        base, _, variant = method.partition("-")
+        for (dataset, seed), value in cells.items():
+            rows.append(
+                {
+                    "method": method,
+                    "run_id": method,
+                    "base_method": base,
+                    "variant": variant or None,
+                    "dataset_id": dataset,
+                    "dataset_name": f"d{dataset}",
+                    "seed": str(seed),
+                    "test_auroc": value,
+                    "train_time": 1.0,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_gaps_are_the_mean_over_datasets_with_their_spread_over_seeds():
+    from experiments.defaults_study.tabulate import gap_table
+
+    a = {("1", 0): 0.9, ("1", 1): 0.8, ("2", 0): 0.7, ("2", 1): 0.6}
+    b = {("1", 0): 0.85, ("1", 1): 0.86, ("2", 0): 0.5, ("2", 1): 0.7}
+    table = gap_table(_runs({"inn": a, "tabresnet": b}), [("inn", "tabresnet")], ["1", "2"]).iloc[0]
+    # differences: d1 (+0.05, -0.06), d2 (+0.2, -0.1); per seed: 0.125, -0.08; per dataset: -0.005, 0.05
+    np.testing.assert_allclose(table["mean gap"], 0.0225)
+    np.testing.assert_allclose(table["std over seeds"], np.std([0.125, -0.08], ddof=1))
+    assert (table["min over seeds"], table["max over seeds"]) == pytest.approx((-0.08, 0.125))
+    assert table["datasets a wins"] == 1 and table["datasets"] == 2 and table["seeds"] == 2
+
+
+def test_skipped_cells_are_filled_in_from_current_only_where_they_repeat_it():
+    from experiments.defaults_study.tabulate import complete_datasets, fill_in
+
+    current = {("31", 0): 0.8, ("37", 0): 0.7, ("37", 1): 0.75}
+    runs = _runs({"inn-current": current, "inn-scaled": {("31", 0): 0.6}, "tabresnet-current": current})
+    filled = fill_in(runs)
+    scaled = filled[filled["method"] == "inn-scaled"].set_index(["dataset_id", "seed"])["test_auroc"]
+    assert scaled.to_dict() == {("31", "0"): 0.6, ("37", "0"): 0.7, ("37", "1"): 0.75}  # 31 has categoricals: run
+    assert set(filled.loc[filled["filled_in"], "method"]) == {"inn-scaled", "inn-l1std", "tabresnet-scaled"}
+    assert "tabresnet-l1std" not in set(filled["method"])  # an INN-only candidate
+    assert complete_datasets(filled, ["inn-current", "inn-scaled"], "test_auroc", 2) == ["37"]
+    assert complete_datasets(filled, ["inn-current", "inn-scaled"], "test_auroc", 1) == ["31", "37"]
