@@ -308,3 +308,16 @@ def test_skipped_cells_are_filled_in_from_current_only_where_they_repeat_it():
     assert "tabresnet-l1std" not in set(filled["method"])  # an INN-only candidate
     assert complete_datasets(filled, ["inn-current", "inn-scaled"], "test_auroc", 2) == ["37"]
     assert complete_datasets(filled, ["inn-current", "inn-scaled"], "test_auroc", 1) == ["31", "37"]
+
+
+def test_the_zero_reference_correlation_from_a_runs_files_equals_a_run_with_the_zero_reference(tmp_path):
+    from experiments.defaults_study.tabulate import zero_reference_correlation
+
+    args = [*FAST, "--interpretable", "--explanation_metrics", "off", "--audit_sensitivity", "--seed", "1"]
+    assert main_experiment.main([*args, "--output_dir", str(tmp_path / "mean")]) == 0
+    assert main_experiment.main([*args, "--output_dir", str(tmp_path / "zero"), "--reference", "zero"]) == 0
+    mean_run = tmp_path / "mean" / "inn" / "31" / "1" / "output_info.json"
+    zero = json.loads((tmp_path / "zero" / "inn" / "31" / "1" / "output_info.json").read_text())
+    assert zero["explanation"]["reference"] == "zero"
+    np.testing.assert_allclose(zero_reference_correlation(mean_run), zero["sensitivity_rank_correlation"], atol=1e-12)
+    assert zero["sensitivity_rank_correlation"] != json.loads(mean_run.read_text())["sensitivity_rank_correlation"]
