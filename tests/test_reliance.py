@@ -131,3 +131,38 @@ def test_a_baseline_run_audits_a_feature(tmp_path):
     assert 0.0 < report["test_flip_rate"] < 1.0 and report["test_auroc_drop"] > 0.0
     # the explanation's share is the report's own normalised importance of the feature
     assert reliance["explanation_share"] == pytest.approx(report["feature_importances"]["checking_status"], rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The CDEP experiments' derived data (experiments/cdep): the decoy is informative in training rows only
+
+
+def test_the_decoy_copies_the_label_in_training_rows_only_and_files_keep_the_protocols_split(tmp_path):
+    from data import load_dataset
+    from experiments.cdep import common, decoy_feature
+
+    raw = load_dataset(dataset_id=31)
+    paths = common.write_seed_files(raw, [3], tmp_path, decoy_feature.add_decoy, name="credit-g_decoy")
+    derived = load_dataset(dataset_path=paths[3])
+    from data import prepare_split
+
+    split = prepare_split(derived, seed=3)
+    decoy = derived.X["decoy"].to_numpy()
+    train, test = split.train_index, split.test_index
+    codes = common.label_codes(derived, split)
+    assert np.corrcoef(decoy[train], codes[train])[0, 1] > 0.6
+    assert abs(np.corrcoef(decoy[test], codes[test])[0, 1]) < 0.2
+    assert decoy_feature.base_name(derived.name) == "credit-g"
+
+
+def test_diagonal_cells_pair_every_file_with_its_own_seed():
+    from experiments.cdep.common import diagonal_cells
+    from experiments.sweep import Dataset, expand_cells
+
+    # 2 datasets x 3 seeds = 6 files (dataset-major, one per seed), 2 methods, numbered by the sweep itself
+    seeds = [4, 7, 9]
+    files = [Dataset(key=f"d{d}_s{seed}") for d in range(2) for seed in seeds]
+    grid = expand_cells(["inn", "senn"], files, seeds)
+    chosen = [grid[index] for index in diagonal_cells(len(files), len(seeds), 2)]
+    assert [(cell.dataset.key, cell.seed) for cell in chosen[::2]] == [(f.key, int(f.key[-1])) for f in files]
+    assert {cell.method for cell in chosen} == {"inn", "senn"} and len(chosen) == 12

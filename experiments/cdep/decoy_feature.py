@@ -1,0 +1,182 @@
+"""Decoy feature on real data, the tabular analogue of DecoyMNIST: do explanation penalties remove a shortcut?
+
+Every dataset gets one extra numerical column, ``decoy``: a noisy copy of the label in the training rows
+(``label code + N(0, NOISE²)``) and, in the test rows of the same split, the same kind of value drawn independently
+of the label (``Bernoulli(training positive rate) + N(0, NOISE²)``), so its marginal is the same and it carries no
+information. A model that leans on the decoy loses test AUROC; the *blind* model (decoy removed from the input) is
+the reference a penalty tries to reach. For TabResNet, INN and SENN (identity concepts, robustness loss off) the
+script runs vanilla, blind and every penalty of ``common.PENALTY_GRID`` over its λ grid, through ``sweep.py`` with
+one variant per column, on one derived file per seed (``common.write_seed_files``), and writes:
+
+* ``decoy_feature.{csv,md}``: test AUROC, flip rate, AUROC drop and explanation share per dataset × method ×
+  penalty × λ (mean ± sd over seeds); ``decoy_feature_runs.csv``: every run;
+* ``decoy_recovery.{csv,md}``: per method and penalty × λ, the share of the AUROC that blind regains over vanilla
+  which the penalty regains, ``(AUROC_p − AUROC_vanilla) / (AUROC_blind − AUROC_vanilla)``, per dataset and on
+  average, and whether the penalty was *gamed* (explanation share down to a quarter of vanilla's or less while
+  the flip rate stays at three quarters of vanilla's or more);
+* ``decoy_claimed_vs_behaviour.png`` (``plots.reliance``) and ``decoy_auroc.png``.
+
+Usage (one process; the sweep resumes where it stopped)::
+
+    nice -n 10 python experiments/cdep/decoy_feature.py --openml_cache_dir ../shared/openml_cache --seeds 0 1 2
+    nice -n 10 python experiments/cdep/decoy_feature.py --tables_only   # re-read the runs, rewrite the outputs
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if __name__ == "__main__":  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from experiments.cdep import common  # noqa: E402
+
+#: Five of the dev datasets (binary, small): credit-g, diabetes, blood-transfusion, credit-approval, kc2.
+DATASETS: tuple[int, ...] = (31, 37, 1464, 29, 1063)
+#: Standard deviation of the decoy's noise, in label units: the decoy alone separates the training classes with an
+#: AUROC of Φ(1 / (NOISE·√2)) ≈ 0.92, more than most real features.
+NOISE = 0.5
+FEATURE = "decoy"
+#: A penalty is called *gamed* when its explanation share falls to this fraction of vanilla's or less ...
+GAMED_SHARE = 0.25
+#: ... while its flip rate stays at this fraction of vanilla's or more.
+GAMED_FLIPS = 0.75
+
+
+def add_decoy(raw: Any, split: Any, seed: int, *, noise: float = NOISE) -> Any:
+    """``raw`` with the ``decoy`` column: a noisy label copy in ``split``'s training rows, independent elsewhere."""
+    if split.n_classes != 2:
+        raise ValueError(f"the decoy feature is defined for binary tasks, {raw.name} has {split.n_classes} classes")
+    rng = common.seeded_rng("decoy", raw.dataset_id, seed)
+    codes = common.label_codes(raw, split).astype(np.float64)
+    positive_rate = float(np.mean(split.y_train))
+    independent = rng.binomial(1, positive_rate, size=len(codes)).astype(np.float64)
+    value = np.where(np.isin(np.arange(len(codes)), split.train_index), codes, independent)
+    X = raw.X.copy()
+    X[FEATURE] = value + noise * rng.normal(size=len(codes))
+    return common.replace_raw(raw, X=X, categorical=[*raw.categorical, False])
+
+
+def base_name(name: str) -> str:
+    """The original dataset of a derived file's name (``credit-g_decoy_s0`` -> ``credit-g``)."""
+    return re.sub(r"_decoy_s\d+$", "", name)
+
+
+def recovery_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per method × penalty × λ: the AUROC recovery towards blind per dataset and its mean, and the gamed flag."""
+    keys = ["dataset", "method"]
+    reference = summary[summary["penalty"].isin(["vanilla", "blind"])].pivot_table(
+        index=keys, columns="penalty", values=["test_auroc_mean", "test_flip_rate_mean", "explanation_share_mean"]
+    )
+    rows = []
+    for (dataset, method, penalty, strength), part in summary.groupby(
+        ["dataset", "method", "penalty", "strength"], sort=False
+    ):
+        if penalty in ("vanilla", "blind") or (dataset, method) not in reference.index:
+            continue
+        ref = reference.loc[(dataset, method)]
+        vanilla, blind = ref[("test_auroc_mean", "vanilla")], ref[("test_auroc_mean", "blind")]
+        row = part.iloc[0]
+        gap = blind - vanilla
+        rows.append({
+            "method": method, "penalty": penalty, "strength": strength, "dataset": dataset,
+            "recovery": (row["test_auroc_mean"] - vanilla) / gap if gap > 0 else np.nan,
+            "gap": gap,
+            "share_ratio": row["explanation_share_mean"] / ref[("explanation_share_mean", "vanilla")],
+            "flip_ratio": row["test_flip_rate_mean"] / ref[("test_flip_rate_mean", "vanilla")],
+        })  # fmt: skip
+    frame = pd.DataFrame(rows)
+    table = frame.groupby(["method", "penalty", "strength"], sort=False).agg(
+        recovery_mean=("recovery", "mean"),
+        recovery_min=("recovery", "min"),
+        share_ratio=("share_ratio", "mean"),
+        flip_ratio=("flip_ratio", "mean"),
+        datasets=("dataset", "nunique"),
+    )
+    table["gamed"] = (table["share_ratio"] <= GAMED_SHARE) & (table["flip_ratio"] >= GAMED_FLIPS)
+    per_dataset = frame.pivot_table(index=["method", "penalty", "strength"], columns="dataset", values="recovery")
+    return table.join(per_dataset, how="left").reset_index()
+
+
+def tables(results_dir: Path, out: Path) -> None:
+    """Read every run back and write the tables and figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from plots.reliance import claimed_vs_behaviour_figure, draw_metric_by_penalty
+
+    runs = common.collect(results_dir, base_of=base_name)
+    if runs.empty:
+        print(f"no finished runs under {results_dir}")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out / "decoy_feature_runs.csv", index=False)
+    summary = common.summarise(runs, ["dataset", "method", "penalty", "strength"])
+    shown = ["test_auroc", "test_flip_rate", "test_auroc_drop", "explanation_share"]
+    print(common.write_table(common.mean_sd_table(summary, shown), out, "decoy_feature"))
+    recovery = recovery_table(summary)
+    print(common.write_table(recovery, out, "decoy_recovery"))
+    figure = claimed_vs_behaviour_figure(runs, [m for m in common.METHODS if m in set(runs["method"])])
+    figure.savefig(out / "decoy_claimed_vs_behaviour.png", dpi=150, bbox_inches="tight")
+    plt.close(figure)
+    methods = [m for m in common.METHODS if m in set(runs["method"])]
+    figure, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.4), squeeze=False, sharey=True)
+    for ax, method in zip(axes[0], methods, strict=True):
+        # AUROC relative to vanilla per dataset and seed, so that datasets of different difficulty can be pooled.
+        part = runs[runs["method"] == method].copy()
+        vanilla = part[part["penalty"] == "vanilla"].set_index(["dataset", "seed"])["test_auroc"]
+        part["test_auroc_gain"] = (
+            part["test_auroc"] - vanilla.reindex(pd.MultiIndex.from_frame(part[["dataset", "seed"]])).to_numpy()
+        )
+        draw_metric_by_penalty(ax, part, "test_auroc_gain")
+        ax.set_title(method)
+        ax.set_ylabel("test AUROC − vanilla's")
+    figure.tight_layout()
+    figure.savefig(out / "decoy_auroc.png", dpi=150, bbox_inches="tight")
+    plt.close(figure)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=int, nargs="+", default=list(DATASETS), help="OpenML ids (binary)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--methods", nargs="+", default=list(common.METHODS), choices=common.METHODS)
+    parser.add_argument("--penalties", nargs="+", default=list(common.PENALTY_GRID), choices=list(common.PENALTY_GRID))
+    parser.add_argument("--openml_cache_dir", type=Path, default=None)
+    parser.add_argument("--results_dir", type=Path, default=Path("results/cdep/decoy_feature"))
+    parser.add_argument("--out", type=Path, default=Path("docs/figures/cdep"), help="tables and figures")
+    parser.add_argument("--workers", type=int, default=1, help="parallel cells of the sweep")
+    parser.add_argument("--tables_only", action="store_true", help="only read the runs and write the outputs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.tables_only:
+        from data import load_dataset
+
+        files = []
+        for dataset in args.datasets:
+            raw = load_dataset(dataset_id=dataset, openml_cache_dir=args.openml_cache_dir)
+            paths = common.write_seed_files(
+                raw, args.seeds, args.results_dir / "data", add_decoy, name=f"{raw.name}_decoy"
+            )
+            files += [paths[seed] for seed in args.seeds]
+        grid = common.variants({name: common.PENALTY_GRID[name] for name in args.penalties}, args.methods)
+        common.run_grid(files, args.seeds, grid, [FEATURE], args.results_dir, workers=args.workers)
+    tables(args.results_dir, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
