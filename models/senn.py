@@ -728,7 +728,7 @@ class _SENNParameters(_SENN):
         conceptizer: Conceptizer = "identity",
         parameterizer: Parameterizer = "resnet",
         num_concepts: int = 5,
-        robust_reg: float = 0.01,
+        robust_reg: float = 0.1,
         robust_estimator: RobustEstimator = "exact",
         concept_reg: float = 1.0,
         sparsity_reg: float = 2e-5,

@@ -68,7 +68,7 @@ def test_cli_runs_write_exact_explanations_and_senn_metrics(tmp_path, method, da
     else:
         assert arrays["explainer"] == "senn" and arrays["feature_names"].tolist() == report["feature_names"]
         assert sum(report["feature_importances"].values()) == pytest.approx(1.0)
-        assert report["config"]["model_params"]["robust_reg"] == 0.01
+        assert report["config"]["model_params"]["robust_reg"] == 0.1
     if dataset == "digits":
         assert (report["dataset_name"], report["n_classes"]) == ("digits", 10)
         assert arrays["values"].shape[2] == 10
@@ -292,7 +292,7 @@ def test_concept_figures_draw_images_and_tabular_heatmaps():
 def test_study_tables_summarise_seeds_and_the_lambda_figure_draws(tmp_path):
     from experiments.senn_study import lambda_figure, lambda_name, markdown, summarise
 
-    assert (lambda_name(0.0), lambda_name(1e-4), lambda_name(1.0)) == ("lambda=0", "lambda=1e-04", "lambda=1e+00")
+    assert (lambda_name(0.0), lambda_name(1e-4), lambda_name(1.0)) == ("lambda=0", "lambda=1e-04", "lambda=1e00")
     runs = pd.DataFrame(
         {
             "dataset": ["d"] * 6,
