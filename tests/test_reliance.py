@@ -166,3 +166,30 @@ def test_diagonal_cells_pair_every_file_with_its_own_seed():
     chosen = [grid[index] for index in diagonal_cells(len(files), len(seeds), 2)]
     assert [(cell.dataset.key, cell.seed) for cell in chosen[::2]] == [(f.key, int(f.key[-1])) for f in files]
     assert {cell.method for cell in chosen} == {"inn", "senn"} and len(chosen) == 12
+
+
+def test_the_claimed_versus_behaviour_panel_draws_one_point_per_penalty_and_strength():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from plots.reliance import draw_claimed_vs_behaviour, draw_metric_by_penalty
+
+    frame = pd.DataFrame({
+        "method": "inn",
+        "penalty": ["vanilla", "vanilla", "blind", "weights", "weights", "counterfactual"],
+        "strength": [np.nan, np.nan, np.nan, 1.0, 10.0, 1.0],
+        "explanation_share": [0.4, 0.2, 0.0, 0.01, 0.02, 0.05],
+        "test_flip_rate": [0.5, 0.3, 0.0, 0.4, 0.41, 0.01],
+        "test_auroc": [0.6, 0.7, 0.8, 0.6, 0.6, 0.79],
+    })  # fmt: skip
+    figure, (left, right) = plt.subplots(1, 2)
+    draw_claimed_vs_behaviour(left, frame)
+    points = np.concatenate([collection.get_offsets() for collection in left.collections])
+    # vanilla is the mean of its two runs; every other (penalty, λ) is one point
+    assert points.shape == (5, 2) and np.allclose(points[0], [0.3, 0.4])
+    assert left.get_title() == "INN"
+    draw_metric_by_penalty(right, frame, "test_auroc")
+    assert [tick.get_text() for tick in right.get_xticklabels()] == ["weights", "counterfactual"]
+    plt.close(figure)
