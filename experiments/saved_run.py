@@ -748,14 +748,31 @@ def test_set_rows(run: SavedRun, rows: Sequence[int] | None = None) -> Rows:
     positions = index[chosen]
     if positions.size and positions.max() >= len(raw.X):
         raise UserError(f"the run's dataset has {len(raw.X)} rows, fewer than its saved test rows need")
-    y = raw.y.iloc[positions]
     return Rows(
         frame=raw.X.iloc[positions].reset_index(drop=True),
         labels=chosen,
-        y_true=np.asarray([None if v is None or v != v else str(v) for v in y], dtype=object),
+        y_true=_targets(raw.y.iloc[positions], run.mode),
         source="test set",
         dataset_rows=positions,
     )
+
+
+def _targets(values: pd.Series, mode: str) -> np.ndarray:
+    """True targets ``(N,)``: floats for regression (NaN where missing); for classification the labels as text,
+    written as the class names are (an integral float label ``1.0`` is the class ``1``), None where missing."""
+    import pandas as pd
+
+    if mode == "regression":
+        return pd.to_numeric(values.astype(object), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+    def text(value: Any) -> str | None:
+        if value is None or value is pd.NA or (isinstance(value, float | np.floating) and not np.isfinite(value)):
+            return None
+        if isinstance(value, float | np.floating) and float(value).is_integer():
+            return str(int(value))
+        return str(value)
+
+    return np.asarray([text(value) for value in values], dtype=object)
 
 
 def _chosen(rows: Sequence[int] | None, n: int, what: str) -> np.ndarray:
@@ -809,9 +826,7 @@ def file_rows(run: SavedRun, path: str | Path, rows: Sequence[int] | None = None
         )
     chosen = _chosen(rows, len(frame), f"--data {path}")
     target = run.state.get("target")
-    y_true = None
-    if target in frame.columns:
-        y_true = np.asarray([None if v is None or v != v else str(v) for v in frame[target].iloc[chosen]], dtype=object)
+    y_true = _targets(frame[target].iloc[chosen], run.mode) if target in frame.columns else None
     return Rows(frame=frame.iloc[chosen].reset_index(drop=True), labels=chosen, y_true=y_true, source=str(path))
 
 
