@@ -168,16 +168,19 @@ class BenchmarkConfig:
         return dict(self.model_params.get(model, {}))
 
     def unit_settings(self, model: str) -> dict[str, Any]:
-        """The settings that determine a unit's numbers (not which units exist)."""
-        from methods import REGISTRY
+        """The settings that determine a unit's numbers (not which units exist).
 
+        Model parameters count as given (``model_params``), not as resolved against the registry: a parameter that
+        another method adds later with a neutral default does not invalidate finished units, as in the sweep (a
+        changed registry default needs ``--force``). ``config.json`` records the resolved parameters.
+        """
         settings = {
             key: value
             for key, value in asdict(self).items()
             if key not in ("datasets", "rhos", "seeds", "models", "posthoc_models", "model_params", "profile")
         }
         settings["model"] = model
-        settings["model_params"] = REGISTRY[model].resolve_params("regression", self.params_for(model))
+        settings["model_params"] = self.params_for(model)
         if model not in self.posthoc_models:
             settings["explainers"] = []
         return settings
@@ -1112,13 +1115,19 @@ def write_reports(config: BenchmarkConfig, output_dir: str | Path) -> list[Path]
         atomic_write_bytes(path, data)
         written.append(path)
 
+    from methods import REGISTRY
+
     settings = {model: config.unit_settings(model) for model in config.models}
+    resolved = {
+        model: REGISTRY[model].resolve_params("regression", config.params_for(model)) for model in config.models
+    }
     write(
         "config.json",
         json_bytes(
             {
                 "config": asdict(config),
                 "unit_settings": settings,
+                "resolved_model_params": resolved,
                 "versions": library_versions(),
                 "created": time.ctime(),
             }
