@@ -380,7 +380,9 @@ def describe_explanation(
         "signed": bool(attribution.signed),
         "reference": attribution.reference_name,
         "output": attribution.output_name,
-        "features": "original features" if not saved.spec.explains_concepts(saved.model) else "learned concepts",
+        "features": "learned concepts"
+        if explainer == "native" and saved.spec.explains_concepts(saved.model)
+        else "original features",
         "values": "each column: the feature's contribution to the explained output of the row (explained_output)",
         "rest": "the base value: the bias plus the reference's share; features + rest = output"
         if exact

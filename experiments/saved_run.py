@@ -28,7 +28,7 @@ import io
 import json
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -311,7 +311,6 @@ class SavedRun:
     model: Any
     input_mean: np.ndarray
     background: np.ndarray
-    notes: list[str] = field(default_factory=list)
 
     @property
     def mode(self) -> Mode:
@@ -451,7 +450,7 @@ def load_run(path: str | Path) -> SavedRun:
     if not (path / model_file).is_file():
         raise UserError(f"--run {path}: incomplete run folder, {model_file} is missing")
     if model_file == MODEL_FILENAME:
-        model = load_network(path / model_file, spec, state)
+        model = load_network(path / model_file, spec, state, n_inputs=len(encoder.input_names))
     elif model_file == CATBOOST_FILENAME:
         model = load_catboost(path / model_file, state)
     else:
@@ -533,12 +532,18 @@ def _read_background(path: Path, n_inputs: int) -> tuple[np.ndarray, np.ndarray]
     return mean, rows
 
 
-def load_network(file: Path, spec: MethodSpec, state: Mapping[str, Any]) -> Any:
+def load_network(file: Path, spec: MethodSpec, state: Mapping[str, Any], *, n_inputs: int) -> Any:
     """Rebuild a network estimator from ``model.pt`` (``torch.load(weights_only=True)``), on the CPU, in eval mode.
+
+    Args:
+        file: the ``model.pt``.
+        spec: the run's method.
+        state: the run's ``preprocessing.json``.
+        n_inputs: the model inputs the run's encoder makes (the networks are built for exactly these).
 
     Raises:
         UserError: the file would need unpickling (refused), is corrupt, of format version 1, or does not match
-            the method.
+            the method or the encoder.
     """
     import torch
 
@@ -562,6 +567,8 @@ def load_network(file: Path, spec: MethodSpec, state: Mapping[str, Any]) -> Any:
     estimator_class = neural_estimator_class(spec.id, mode)
     if payload.get("method") != spec.id or payload.get("estimator") != estimator_class.__name__:
         raise UserError(f"{file}: a {payload.get('estimator')!r} model, not the run's {estimator_class.__name__}")
+    if payload.get("n_inputs") != n_inputs:
+        raise UserError(f"{file}: a network of {payload.get('n_inputs')!r} inputs; the run's encoder makes {n_inputs}")
     try:
         params = {**payload["params"], **_RUN_ONLY_PARAMETERS}
         estimator = estimator_class(**params)
@@ -569,7 +576,7 @@ def load_network(file: Path, spec: MethodSpec, state: Mapping[str, Any]) -> Any:
         with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the caller's RNG alone
             members = []
             for snapshot in payload["snapshots"]:
-                network = estimator._build_network(int(payload["n_inputs"]), int(payload["n_outputs"]))
+                network = estimator._build_network(n_inputs, int(payload["n_outputs"]))
                 network.load_state_dict(snapshot, strict=True)
                 members.append(network.eval())
         estimator.model_ = SnapshotEnsemble(members).eval()
@@ -658,6 +665,33 @@ def _linear_model(arrays: Mapping[str, np.ndarray], params: dict, classes: np.nd
     return make_pipeline(scaler, linear)
 
 
+def check_tree_arrays(
+    nodes: np.ndarray, values: np.ndarray, *, n_features: int, n_outputs: int, n_classes: np.ndarray
+) -> None:
+    """Check a tree's node table before scikit-learn's compiled code walks it (it trusts the indices).
+
+    Every internal node's children must come after it (as scikit-learn builds trees: no cycle, no index out of
+    range) and its feature must be an input column; leaves have no children; the values must be
+    ``(nodes, outputs, classes)``.
+
+    Raises:
+        ValueError: the table breaks one of these (a corrupt or crafted file).
+    """
+    if nodes.dtype.names is None or not {"left_child", "right_child", "feature"} <= set(nodes.dtype.names):
+        raise ValueError("the node table has no child and feature fields")
+    count = len(nodes)
+    left, right = nodes["left_child"].astype(np.int64), nodes["right_child"].astype(np.int64)
+    feature = nodes["feature"].astype(np.int64)
+    leaf = left == -1
+    index = np.arange(count)
+    internal_ok = (left > index) & (right > index) & (left < count) & (right < count)
+    internal_ok &= (feature >= 0) & (feature < n_features)
+    if count == 0 or not np.all(np.where(leaf, right == -1, internal_ok)):
+        raise ValueError("the node table's children or features are out of range")
+    if values.shape != (count, n_outputs, int(np.max(n_classes, initial=1))):
+        raise ValueError(f"tree values of shape {values.shape} for {count} nodes")
+
+
 def _tree_model(arrays: Mapping[str, np.ndarray], params: dict, classes: np.ndarray, method: str, mode: str) -> Any:
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
@@ -670,13 +704,15 @@ def _tree_model(arrays: Mapping[str, np.ndarray], params: dict, classes: np.ndar
     trees = []
     for index in range(int(arrays["n_trees"])):
         n_classes = np.asarray(arrays[f"tree{index}_n_classes"], dtype=np.intp)
+        nodes, values = arrays[f"tree{index}_nodes"], arrays[f"tree{index}_values"]
+        check_tree_arrays(nodes, values, n_features=n_features, n_outputs=n_outputs, n_classes=n_classes)
         structure = Tree(n_features, n_classes, n_outputs)
         structure.__setstate__(  # the node table as arrays: scikit-learn checks its dtype against its own layout
             {
                 "max_depth": int(arrays[f"tree{index}_max_depth"]),
-                "node_count": int(arrays[f"tree{index}_node_count"]),
-                "nodes": arrays[f"tree{index}_nodes"],
-                "values": arrays[f"tree{index}_values"],
+                "node_count": len(nodes),
+                "nodes": nodes,
+                "values": values,
             }
         )
         tree = tree_class(**tree_params)

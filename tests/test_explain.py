@@ -409,3 +409,35 @@ def test_post_hoc_kernel_shap_of_the_linear_baseline_is_its_closed_form(runs, tm
     expected = np.stack([columns[:, run.input_to_feature == j].sum(axis=1) for j in range(len(run.feature_names))], 1)
     table = pd.read_csv(out / "contributions.csv")
     np.testing.assert_allclose(table[run.feature_names].to_numpy(), expected, atol=1e-6)
+
+
+def test_a_tree_whose_nodes_point_backwards_is_refused_before_it_is_walked(runs, tmp_path, capsys):
+    # scikit-learn's compiled predict trusts the child indices: a cycle would never end, an index out of range
+    # would read outside the table. The loader checks the table first.
+    folder = _copy(runs["decision_tree"], tmp_path)
+    arrays = dict(np.load(folder / "model.npz", allow_pickle=False))
+    nodes = arrays["tree0_nodes"].copy()
+    nodes["left_child"][0] = 0  # the root is its own child
+    np.savez(folder / "model.npz", **{**arrays, "tree0_nodes": nodes})
+    assert explain.main(["--run", str(folder), "--rows", "0", "--out", str(tmp_path / "out")]) == 2
+    assert "children or features are out of range" in capsys.readouterr().err
+
+
+def test_a_regression_run_explains_its_predictions_in_target_units(runs, tmp_path):
+    out = tmp_path / "out"
+    assert (
+        explain.main(
+            ["--run", str(runs["inn_regression"]), "--rows", "0", "1", "2", "--out", str(out), "--figures", "0"]
+        )
+        == 0
+    )
+    predictions, table = pd.read_csv(out / "predictions.csv"), pd.read_csv(out / "contributions.csv")
+    assert list(predictions.columns) == ["row", "dataset_row", "y_true", "prediction"]
+    # The explained output is the prediction itself (target units, not the network's standardised logit) ...
+    np.testing.assert_allclose(table["output"], predictions["prediction"], rtol=1e-5)
+    assert set(table["explained_output"]) == {"prediction"}
+    features = ["a", "b", "colour"]
+    np.testing.assert_allclose(table[features].sum(axis=1) + table["rest"], table["output"], rtol=1e-5)
+    # ... and the true targets are the file's values of these test rows.
+    data = pd.read_csv(next(runs["inn_regression"].parents[3].glob("data*/amounts.csv")))
+    np.testing.assert_allclose(predictions["y_true"], data["label"].to_numpy()[predictions["dataset_row"]])
