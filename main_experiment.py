@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="L1 weight of each input column's generated weight: none (the paper: mean |W(x)|); std: times the "
         "column's training standard deviation (the paper's term on standardised inputs)",
     )
+    model.add_argument(
+        "--product_inputs",
+        choices=("raw", "standardised"),
+        default="raw",
+        help="inputs of INN's per-example linear models: raw (the paper) or standardised with the training mean and "
+        "std (the hypernetwork still reads the raw inputs)",
+    )
     model.add_argument("--dropout", type=cli.dropout_rate, default=0.0, help="dropout in the residual blocks")
     model.add_argument(
         "--augmentation_probability", type=cli.probability, default=0.0, help="chance that a batch is augmented"

@@ -195,6 +195,9 @@ def network_file(model: Any, split: Any, method: str, config: Mapping[str, Any])
         "threads_": None if getattr(model, "threads_", None) is None else int(model.threads_),
         "classes_": None if regression else torch.as_tensor(np.asarray(model.classes_)),
     }
+    for name in ("product_mean_", "product_scale_"):  # INN with product_inputs="standardised"
+        if getattr(model, name, None) is not None:
+            fitted[name] = torch.as_tensor(np.asarray(getattr(model, name), dtype=np.float64))
     payload = {
         "format_version": NETWORK_FORMAT_VERSION,
         "method": method,
@@ -573,6 +576,9 @@ def load_network(file: Path, spec: MethodSpec, state: Mapping[str, Any], *, n_in
         params = {**payload["params"], **_RUN_ONLY_PARAMETERS}
         estimator = estimator_class(**params)
         fitted = payload["fitted"]
+        for name in ("product_mean_", "product_scale_"):  # the network's input scaling is built from them
+            if fitted.get(name) is not None:
+                setattr(estimator, name, fitted[name].numpy().astype(np.float64))
         with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the caller's RNG alone
             members = []
             for snapshot in payload["snapshots"]:

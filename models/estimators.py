@@ -27,14 +27,17 @@ from models._runtime import limit_threads, resolve_threads
 from models.augmentation import Mixing
 from models.device import resolve_device
 from models.inference import predict_in_batches
-from models.networks import INNNetwork, NetworkOutput, SnapshotEnsemble, TabResNetNetwork
+from models.networks import INNNetwork, NetworkOutput, SnapshotEnsemble, TabResNetNetwork, linear_logits
 from models.training import TaskLoss, TrainingConfig, add_l1, train_snapshot_ensemble
 
 ClassBalance = Literal["oversample", "weight", "none"]
 CLASS_BALANCES: tuple[ClassBalance, ...] = ("oversample", "weight", "none")
 WeightNormScale = Literal["none", "std"]
 WEIGHT_NORM_SCALES: tuple[WeightNormScale, ...] = ("none", "std")
-#: ``weight_norm_scale="std"``: a column whose training std is within this of 1 counts as standardised (weight 1).
+ProductInputs = Literal["raw", "standardised"]
+PRODUCT_INPUTS: tuple[ProductInputs, ...] = ("raw", "standardised")
+#: A column whose training std is within this of 1 (and, for ``product_inputs``, whose mean is within this of 0)
+#: counts as standardised: ``weight_norm_scale`` and ``product_inputs`` leave it (and a fit of such columns) as is.
 STD_TOLERANCE = 1e-6
 
 
@@ -54,6 +57,12 @@ class _NeuralEstimator(BaseEstimator):
             bias row times 1: the paper's term for the weights the network would need on standardised inputs, so
             a column's scale no longer decides how much its weight costs; fitted: ``l1_column_scale_`` ``(D + 1,)``,
             None when every weight is 1). Networks that generate none ignore it.
+        product_inputs: the inputs of INN's per-example linear model: ``raw`` (the paper: the network's inputs) or
+            ``standardised`` (each column minus its training mean, over its training std; the hypernetwork still
+            reads the raw inputs, and the explanation is ``W̃_j(x)·(x̃_j − m̃_j)`` in logit units as before, with
+            ``extras["weights"]`` in standardised units). Fitted: ``product_mean_`` and ``product_scale_``
+            ``(D,)``, None when every column is already standardised (then it is the paper's INN, bit for bit).
+            Networks that generate no weights ignore it.
         dropout: dropout rate inside the residual blocks.
         augmentation_probability: chance that a batch is augmented (mixup, cutmix, cutout, FGSM, noise).
         scheduler_t_mult: growth of the cosine cycles (>= 1).
@@ -92,6 +101,7 @@ class _NeuralEstimator(BaseEstimator):
         weight_decay: float = 0.01,
         weight_norm: float = 0.1,
         weight_norm_scale: WeightNormScale = "none",
+        product_inputs: ProductInputs = "raw",
         dropout: float = 0.0,
         augmentation_probability: float = 0.0,
         scheduler_t_mult: float = 2.0,
@@ -115,6 +125,7 @@ class _NeuralEstimator(BaseEstimator):
         self.weight_decay = weight_decay
         self.weight_norm = weight_norm
         self.weight_norm_scale = weight_norm_scale
+        self.product_inputs = product_inputs
         self.dropout = dropout
         self.augmentation_probability = augmentation_probability
         self.scheduler_t_mult = scheduler_t_mult
@@ -323,8 +334,18 @@ class _NeuralEstimator(BaseEstimator):
         device = self.device_
         return lambda x: model(x.to(device)).logits
 
-    def _linear_explanation(self, X, reference: ReferenceKind | np.ndarray, explainer: str) -> Attribution:
-        """The exact attribution of a network that generates per-example linear models over its inputs."""
+    def _linear_explanation(
+        self,
+        X,
+        reference: ReferenceKind | np.ndarray,
+        explainer: str,
+        inputs: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> Attribution:
+        """The exact attribution of a network that generates per-example linear models over its inputs.
+
+        ``inputs`` maps the network's inputs (and the reference point) to those its linear models act on, when
+        they differ (INN with ``product_inputs="standardised"``).
+        """
         outputs, x = self._raw_outputs(X, fields=("logits", "weights"))
         weights, logits = outputs["weights"], outputs["logits"]
         scale, shift = self.output_transform()
@@ -335,6 +356,8 @@ class _NeuralEstimator(BaseEstimator):
             logits += shift
             weights[:, -1, :] += shift
         point, name = reference_point(reference, self.reference_)
+        if inputs is not None:
+            x, point = inputs(x), inputs(np.asarray(point, dtype=np.float64))
         return linear_attribution(
             weights[:, :-1, :],
             weights[:, -1, :],
@@ -453,22 +476,73 @@ class _NeuralRegressor(RegressorMixin, _NeuralEstimator):
         return "prediction"
 
 
+class StandardisedProductINN(INNNetwork):
+    """INN whose per-example linear models act on standardised inputs; the hypernetwork reads the raw ones.
+
+    ``logits = [x̃, 1] · W(x)`` with ``x̃ = (x − mean) / scale`` (fixed buffers, the training statistics), so a
+    column's scale decides neither how large its generated weight must be nor what its L1 term costs, while the
+    backbone sees exactly what the paper's INN sees (``product_inputs="standardised"``).
+
+    Shape:
+        x ``(B, F)`` -> logits ``(B, C)``, weights ``(B, F + 1, C)`` (in the units of ``x̃``)
+    """
+
+    def __init__(
+        self,
+        *,
+        n_inputs: int,
+        n_outputs: int,
+        mean: np.ndarray,
+        scale: np.ndarray,
+        hidden_size: int = 128,
+        nr_blocks: int = 2,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(
+            n_inputs=n_inputs, n_outputs=n_outputs, hidden_size=hidden_size, nr_blocks=nr_blocks, dropout=dropout
+        )
+        if np.shape(mean) != (n_inputs,) or np.shape(scale) != (n_inputs,) or not np.all(np.asarray(scale) > 0):
+            raise ValueError(f"mean and scale must be ({n_inputs},) with scale > 0, got {np.shape(mean)=}")
+        self.register_buffer("input_mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("input_scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> NetworkOutput:
+        weights = self.head(self.backbone(x)).view(-1, self.n_inputs + 1, self.n_outputs)
+        return NetworkOutput(linear_logits((x - self.input_mean) / self.input_scale, weights), weights)
+
+    @staticmethod
+    def combine(outputs: Sequence[NetworkOutput], x: torch.Tensor) -> NetworkOutput:
+        """The mean generated linear model and its logits (the logits are linear in ``W`` for a fixed ``x̃``)."""
+        weights = torch.stack([output.weights for output in outputs]).mean(0)
+        return NetworkOutput(torch.stack([output.logits for output in outputs]).mean(0), weights)
+
+
 class _INN:
     """INN's two hooks and its explanation, shared by the classifier and the regressor."""
 
     def _build_network(self, n_inputs: int, n_outputs: int) -> nn.Module:
-        return INNNetwork(
-            n_inputs=n_inputs,
-            n_outputs=n_outputs,
-            hidden_size=self.hidden_size,
-            nr_blocks=self.nr_blocks,
-            dropout=self.dropout,
-        )
+        sizes = {"hidden_size": self.hidden_size, "nr_blocks": self.nr_blocks, "dropout": self.dropout}
+        if getattr(self, "product_mean_", None) is not None:
+            return StandardisedProductINN(
+                n_inputs=n_inputs, n_outputs=n_outputs, mean=self.product_mean_, scale=self.product_scale_, **sizes
+            )
+        return INNNetwork(n_inputs=n_inputs, n_outputs=n_outputs, **sizes)
 
     def _fit_network(self, x: np.ndarray, target: np.ndarray, **kwargs) -> None:
-        """Fix the L1 term's column weights from the training rows (before any oversampling), then train."""
+        """Fix the L1 term's column weights and the linear models' input scaling from the training rows (before any
+        oversampling), then train."""
         if self.weight_norm_scale not in WEIGHT_NORM_SCALES:
             raise ValueError(f"weight_norm_scale must be one of {WEIGHT_NORM_SCALES}, got {self.weight_norm_scale!r}")
+        if self.product_inputs not in PRODUCT_INPUTS:
+            raise ValueError(f"product_inputs must be one of {PRODUCT_INPUTS}, got {self.product_inputs!r}")
+        self.product_mean_ = self.product_scale_ = None
+        if self.product_inputs == "standardised":
+            values = np.asarray(x, dtype=np.float64)
+            mean, std = values.mean(axis=0), values.std(axis=0)
+            mean = np.where(np.abs(mean) > STD_TOLERANCE, mean, 0.0)
+            std = np.where((std > 0) & (np.abs(std - 1.0) > STD_TOLERANCE), std, 1.0)
+            if np.any(mean != 0.0) or np.any(std != 1.0):
+                self.product_mean_, self.product_scale_ = mean, std
         self.l1_column_scale_ = None
         if self.weight_norm_scale == "std":
             std = np.asarray(x, dtype=np.float64).std(axis=0)
@@ -513,7 +587,10 @@ class _INN:
         Args:
             reference: ``"mean"`` (the training mean, default), ``"zero"``, or a point ``(D,)``.
         """
-        return self._linear_explanation(X, reference, "inn")
+        if getattr(self, "product_mean_", None) is None:
+            return self._linear_explanation(X, reference, "inn")
+        mean, scale = self.product_mean_, self.product_scale_
+        return self._linear_explanation(X, reference, "inn", inputs=lambda values: (values - mean) / scale)
 
 
 class _TabResNet:

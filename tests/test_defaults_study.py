@@ -202,7 +202,7 @@ def test_every_candidate_parses_and_the_inn_only_ones_change_nothing_for_tabresn
         args = vars(parser.parse_args([*run_study.COMMON_FLAGS, *flags, *run_study.AUDIT_FLAGS, "--method", "inn"]))
         parsed[name] = args
         assert args["audit_sensitivity"] and args["explanation_metrics"] == "off"
-    inn_only = {"weight_norm", "weight_norm_scale"}  # TabResNet has no L1 term
+    inn_only = {"weight_norm", "weight_norm_scale", "product_inputs"}  # TabResNet has no L1 term, no linear models
     for name in run_study.INN_ONLY:
         differs = {key for key in parsed[name] if parsed[name][key] != parsed["current"][key]}
         assert differs and differs <= inn_only, (name, differs)
@@ -304,7 +304,12 @@ def test_skipped_cells_are_filled_in_from_current_only_where_they_repeat_it():
     filled = fill_in(runs)
     scaled = filled[filled["method"] == "inn-scaled"].set_index(["dataset_id", "seed"])["test_auroc"]
     assert scaled.to_dict() == {("31", "0"): 0.6, ("37", "0"): 0.7, ("37", "1"): 0.75}  # 31 has categoricals: run
-    assert set(filled.loc[filled["filled_in"], "method"]) == {"inn-scaled", "inn-l1std", "tabresnet-scaled"}
+    assert set(filled.loc[filled["filled_in"], "method"]) == {
+        "inn-scaled",
+        "inn-l1std",
+        "inn-product",
+        "tabresnet-scaled",
+    }
     assert "tabresnet-l1std" not in set(filled["method"])  # an INN-only candidate
     assert complete_datasets(filled, ["inn-current", "inn-scaled"], "test_auroc", 2) == ["37"]
     assert complete_datasets(filled, ["inn-current", "inn-scaled"], "test_auroc", 1) == ["31", "37"]
@@ -321,3 +326,58 @@ def test_the_zero_reference_correlation_from_a_runs_files_equals_a_run_with_the_
     assert zero["explanation"]["reference"] == "zero"
     np.testing.assert_allclose(zero_reference_correlation(mean_run), zero["sensitivity_rank_correlation"], atol=1e-12)
     assert zero["sensitivity_rank_correlation"] != json.loads(mean_run.read_text())["sensitivity_rank_correlation"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# product_inputs="standardised": INN's linear models on standardised inputs, the hypernetwork on the raw ones
+
+
+def test_standardised_product_inputs_give_an_exact_explanation_in_standardised_units(binary_problem):
+    X = binary_problem.X_train * np.array([1.0, 0.05, 3.0, 1.0, 1.0], dtype=np.float32) + 2.0
+    y = binary_problem.y_train
+    model = INNClassifier(nr_epochs=2, hidden_size=8, nr_blocks=1, product_inputs="standardised").fit(X, y)
+    values = X.astype(np.float64)
+    np.testing.assert_allclose(model.product_mean_, values.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(model.product_scale_, values.std(axis=0), rtol=1e-9)
+    explanation = model.explain(X)
+    standardised = (values - model.product_mean_) / model.product_scale_
+    weights = explanation.extras["weights"].astype(np.float64)  # (N, D + 1, 1), standardised units
+    # The logit is the linear model applied to the STANDARDISED row, and the explanation adds up to it.
+    logits = (weights[:, :-1, 0] * standardised).sum(axis=1) + weights[:, -1, 0]
+    np.testing.assert_allclose(model.decision_function(X), logits, rtol=1e-4, atol=1e-4)
+    assert explanation.additivity_error() < 1e-4
+    # Reference: the training mean, i.e. standardised zero: a row at the mean gets no attribution.
+    np.testing.assert_allclose(explanation.values[:, :, 0], weights[:, :-1, 0] * standardised, rtol=1e-4, atol=1e-5)
+    at_mean = model.explain(model.product_mean_[None, :].astype(np.float32))
+    np.testing.assert_allclose(at_mean.values, 0.0, atol=1e-6)
+
+
+def test_standardised_product_inputs_are_the_papers_inn_on_standardised_columns(regression_problem):
+    X = regression_problem.X_train.astype(np.float64)
+    X = ((X - X.mean(axis=0)) / X.std(axis=0)).astype(np.float32)
+    y = regression_problem.y_train
+    params = {"nr_epochs": 2, "hidden_size": 8, "nr_blocks": 1, "batch_size": 32}
+    model = INNRegressor(**params, product_inputs="standardised").fit(X, y)
+    assert model.product_mean_ is None and type(model.model_.members[0]).__name__ == "INNNetwork"
+    np.testing.assert_array_equal(model.predict(X), INNRegressor(**params).fit(X, y).predict(X))
+    with pytest.raises(ValueError, match="product_inputs"):
+        INNRegressor(**params, product_inputs="minmax").fit(X, y)
+
+
+def test_a_saved_run_with_standardised_product_inputs_reloads_with_its_own_predictions(tmp_path):
+    from experiments import saved_run
+    from experiments.results import read_explanations
+
+    args = [*FAST, "--interpretable", "--explanation_metrics", "off", "--product_inputs", "standardised"]
+    assert main_experiment.main([*args, "--output_dir", str(tmp_path)]) == 0
+    folder = tmp_path / "inn" / "31" / "0"
+    run = saved_run.load_run(folder)
+    assert (
+        run.model.product_mean_ is not None and type(run.model.model_.members[0]).__name__ == "StandardisedProductINN"
+    )
+    frame, _ = saved_run.prepare_rows(run, saved_run.test_set_rows(run))
+    inputs = run.model_inputs(frame)
+    attribution = run.spec.explain(run.model, run.split_view(inputs), inputs, reference="mean")
+    stored = read_explanations(folder / "explanations.npz")
+    np.testing.assert_allclose(attribution.values, stored["values"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(attribution.output, stored["output"], rtol=1e-5, atol=1e-5)

@@ -6,12 +6,13 @@ Spearman's ρ between the explanation's global importance and the model's measur
 faithfulness measure). Every flag that defines a candidate is passed explicitly, so the results do not depend on
 the defaults of the day. Cells that would repeat another cell bit for bit are not run:
 
-* ``v1`` and ``l1std`` change only INN's L1 term, which TabResNet does not have: TabResNet runs ``current`` only
-  for them (:data:`INN_ONLY`);
-* ``scaled`` and ``l1std`` change only the encoded categorical columns (their scaling; their weight in the L1
-  term): on a dataset without such columns every input is already standardised and both are ``current`` exactly
-  (the same input matrix; L1 weights of exactly 1, see ``models.estimators.STD_TOLERANCE``). They run on
-  :data:`CATEGORICAL_DATASETS` only; ``tabulate.py`` checks the identity and reuses ``current`` elsewhere.
+* ``v1``, ``l1std`` and ``product`` change only INN's L1 term or its linear models, which TabResNet does not have:
+  TabResNet runs ``current`` only for them (:data:`INN_ONLY`);
+* ``scaled``, ``l1std`` and ``product`` change only what the encoded categorical columns look like (their scaling;
+  their weight in the L1 term; their scaling in INN's linear models): on a dataset without such columns every
+  input is already standardised and they are ``current`` exactly (the same input matrix; L1 weights of exactly 1;
+  no rescaling, see ``models.estimators.STD_TOLERANCE``). They run on :data:`CATEGORICAL_DATASETS` only;
+  ``tabulate.py`` checks the identity and reuses ``current`` elsewhere.
 
 The plan (:data:`PLAN`) runs in the order of what the decision needs per CPU hour: the dev datasets (and ilpd,
 the cheapest other dataset with a categorical column) for the 100-epoch candidates, the baselines of point 3, the
@@ -51,15 +52,17 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "scaled": ("--nr_epochs", "100", "--weight_norm", "0.1", "--dropout", "0", "--scale_inputs", "all"),
     # INN's L1 term on each column's weight times the column's training std (the standardised inputs' penalty).
     "l1std": ("--nr_epochs", "100", "--weight_norm", "0.1", "--dropout", "0", "--weight_norm_scale", "std"),
+    # INN's linear models on standardised inputs (x − mean) / std, the hypernetwork on the raw ones.
+    "product": ("--nr_epochs", "100", "--weight_norm", "0.1", "--dropout", "0", "--product_inputs", "standardised"),
     # The v1 command line: 100 epochs, L1 strength 1, no dropout.
     "v1": ("--nr_epochs", "100", "--weight_norm", "1", "--dropout", "0"),
     # The NeurIPS version: 500 epochs, L1 strength 0.1, dropout 0.25.
     "neurips": ("--nr_epochs", "500", "--weight_norm", "0.1", "--dropout", "0.25"),
 }
 #: Candidates that differ from ``current`` only in INN's L1 term: TabResNet would run ``current`` again.
-INN_ONLY: frozenset[str] = frozenset({"v1", "l1std"})
+INN_ONLY: frozenset[str] = frozenset({"v1", "l1std", "product"})
 #: Candidates that change only encoded categorical columns: ``current`` itself on datasets without them.
-CATEGORICAL_ONLY: frozenset[str] = frozenset({"scaled", "l1std"})
+CATEGORICAL_ONLY: frozenset[str] = frozenset({"scaled", "l1std", "product"})
 
 #: The eight small dev datasets of the issues.
 DEV_DATASETS: tuple[int, ...] = (31, 37, 1464, 54, 11, 29, 50, 1063)
@@ -80,10 +83,10 @@ NEURIPS_ORDER: tuple[int, ...] = (1063, 11, 1480, 29, 37, 1464, 54, 50, 31)
 
 #: The study, in the order it runs: ``(stage, datasets, candidates)``; the stage ``point3`` runs :data:`BASELINES`.
 PLAN: tuple[tuple[str, tuple[int, ...], tuple[str, ...]], ...] = (
-    ("dev", (*DEV_DATASETS, 1480), ("current", "scaled", "l1std", "v1")),
+    ("dev", (*DEV_DATASETS, 1480), ("current", "scaled", "l1std", "v1", "product")),
     ("point3", DEV_DATASETS, ()),
     ("dev-neurips", NEURIPS_ORDER, ("neurips",)),
-    ("kr-vs-kp", (3,), ("current", "scaled", "l1std", "v1")),
+    ("kr-vs-kp", (3,), ("current", "scaled", "l1std", "v1", "product")),
     ("small", SMALL_DATASETS, ("current", "v1")),
     ("medium", MEDIUM_DATASETS, ("current", "v1")),
     ("large", LARGE_DATASETS, ("current", "v1")),

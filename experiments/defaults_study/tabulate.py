@@ -55,9 +55,9 @@ def check_identities(runs: pd.DataFrame, cache: Path | None) -> list[str]:
     """Check the premise of every cell filled in from ``current``; returns what was checked, one line each.
 
     For every dataset without encoded categorical columns and every seed with a ``current`` run: the split with
-    every input column standardised is the default split, bit for bit, and every column's training std is 1 within
-    ``models.estimators.STD_TOLERANCE`` (so ``l1std``'s L1 weights are exactly 1). Real runs of ``scaled`` or
-    ``l1std`` on such a dataset must have ``current``'s test AUROC exactly.
+    every input column standardised is the default split, bit for bit, and every column's training mean is 0 and std
+    1 within ``models.estimators.STD_TOLERANCE`` (so ``l1std``'s L1 weights are exactly 1 and ``product`` rescales
+    nothing). Real runs of these candidates on such a dataset must have ``current``'s test AUROC exactly.
 
     Raises:
         ValueError: a premise does not hold (then the cells must be run, not filled in).
@@ -79,11 +79,16 @@ def check_identities(runs: pd.DataFrame, cache: Path | None) -> list[str]:
             scaled = prepare_split(raw, seed=seed, scale_all_inputs=True)
             if not (np.array_equal(plain.X_train, scaled.X_train) and np.array_equal(plain.X_test, scaled.X_test)):
                 raise ValueError(f"--scale_inputs all changes the inputs of dataset {dataset_id}, seed {seed}")
-            std = np.asarray(plain.X_train, dtype=np.float64).std(axis=0)
+            values = np.asarray(plain.X_train, dtype=np.float64)
+            std, mean = values.std(axis=0), values.mean(axis=0)
             off = np.abs(std - 1.0)[std > 0]
             if off.size and off.max() > STD_TOLERANCE:
                 raise ValueError(f"dataset {dataset_id}, seed {seed}: a column's std is {1 + off.max():.6g}, not 1")
-        lines.append(f"{dataset_id}: seeds {seeds}: same inputs with --scale_inputs all; every column's std is 1")
+            if np.abs(mean).max() > STD_TOLERANCE:
+                raise ValueError(f"dataset {dataset_id}, seed {seed}: a column's mean is {np.abs(mean).max():.3g}")
+        lines.append(
+            f"{dataset_id}: seeds {seeds}: same inputs with --scale_inputs all; every column's mean is 0 and std 1"
+        )
     for name in CATEGORICAL_ONLY:
         for method in ("inn", "tabresnet"):
             real = runs[
