@@ -370,3 +370,73 @@ def build_penalty(
         objective=objective,
     )
     return ExplanationPenalty(penalty, context)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# What the penalised quantities say about a fitted model
+
+
+#: The measures of :func:`penalty_measures`, by the penalty whose term each one is.
+MEASURES: tuple[Penalty, ...] = ("cdep", "cd_logit", "cd_strict", "weights", "rrr")
+
+
+def penalty_measures(
+    network: nn.Module,
+    x: np.ndarray | torch.Tensor,
+    columns: Sequence[int] | np.ndarray,
+    reference: np.ndarray | torch.Tensor,
+    *,
+    objective: Objective = "binary",
+) -> dict[str, float]:
+    """Each explanation penalty's own quantity on the rows ``x``, for the network as it predicts.
+
+    This is what a penalty *claims* about a fitted model's use of ``S`` (the counterfactual penalty's quantity is
+    the behavioural ``mean |Δ logit|`` of ``xai.reliance``, measured there): ``cdep`` (the softmax share),
+    ``cd_logit`` (``|CD score of S|`` on logit differences), ``cd_strict`` (the irrelevant stream with the allowed
+    features relevant), ``weights`` (``|W_S(x)·(x_S − m_S)|``; None for a network without generated weights) and
+    ``rrr`` (squared input gradients of ``S``). A snapshot ensemble is decomposed as the mean of its members'
+    decompositions (its logits are the mean of theirs); ``weights`` and ``rrr`` use its own forward pass. The
+    network's mode is not changed (fitted ensembles are in evaluation mode).
+
+    Shape:
+        x ``(N, D)`` -> a float (or None) per name of :data:`MEASURES`
+    """
+    from models.networks import SnapshotEnsemble
+
+    members = list(network.members) if isinstance(network, SnapshotEnsemble) else [network]
+    parameter = next(network.parameters())
+    rows = torch.as_tensor(np.asarray(x), dtype=parameter.dtype, device=parameter.device)
+    mask = torch.zeros(rows.shape[1], dtype=torch.bool, device=parameter.device)
+    mask[torch.as_tensor(np.asarray(columns, dtype=np.int64), device=parameter.device)] = True
+    point = torch.as_tensor(np.asarray(reference), dtype=parameter.dtype, device=parameter.device)
+    context = PenaltyContext(mask, point, rows[:1], torch.Generator(device=parameter.device), objective)
+
+    def mean_decomposition(rel: torch.Tensor, total: torch.Tensor, centred: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = [decompose_logits(member, rel, total, centred=centred) for member in members]
+        return torch.stack([p[0] for p in parts]).mean(0), torch.stack([p[1] for p in parts]).mean(0)
+
+    with torch.no_grad():
+        rel, total = mean_decomposition(*_alone(rows, context), centred=False)
+        measures: dict[str, float | None] = {"cdep": float(torch.sigmoid(rel - (total - rel)).mean())}
+        rel, _ = mean_decomposition(*_alone(rows, context), centred=True)
+        measures["cd_logit"] = float(rel.abs().mean())
+        allowed = torch.where(mask, point, rows.unsqueeze(1))
+        rel, total = mean_decomposition(allowed, rows.unsqueeze(1), centred=True)
+        measures["cd_strict"] = float((total - rel).abs().mean())
+        output = network(rows)
+        measures["weights"] = (
+            float(weights_penalty(members[0], rows, output, context))
+            if output.weights is not None and output.weights.shape[1] == rows.shape[1] + 1
+            else None
+        )
+    inputs = rows.detach().requires_grad_(True)
+    logits = network(inputs).logits
+    if objective == "binary":
+        score = F.logsigmoid(logits) + F.logsigmoid(-logits)
+    elif objective == "multiclass":
+        score = F.log_softmax(logits, dim=-1)
+    else:
+        score = logits
+    (gradient,) = torch.autograd.grad(score.sum(), inputs)
+    measures["rrr"] = float(gradient[:, mask].square().sum(1).mean())
+    return measures

@@ -148,3 +148,54 @@ def draw_metric_by_penalty(
     ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(metric)
     ax.grid(axis="y", alpha=0.3, linewidth=0.5)
+
+
+def draw_penalty_claim(
+    ax: Axes, frame: pd.DataFrame, penalty: str, *, behaviour: str = "test_flip_rate", relative: bool = True
+) -> None:
+    """What a penalty's own quantity says (x) against the behaviour (y), per method: vanilla → the penalty's λs.
+
+    ``frame`` needs ``claim_<penalty>`` (``models.penalties.penalty_measures`` on the test rows). With
+    ``relative`` both axes are divided by vanilla's value of the same method and dataset (then averaged), so the
+    vanilla point is (1, 1) for every method: a penalty that moved only its own quantity lands left of 1 at
+    height 1 (gamed), one that removed the reliance lands near the bottom.
+    """
+    from plots.style import method_color
+
+    claim = f"claim_{penalty}"
+    if claim not in frame:
+        raise ValueError(f"the frame has no {claim} column")
+    data = frame[frame["penalty"].isin(["vanilla", penalty])].copy()
+    if relative:
+        keys = ["method", "dataset"] if "dataset" in data else ["method"]
+        vanilla = data[data["penalty"] == "vanilla"].groupby(keys)[[claim, behaviour]].mean()
+        scale = vanilla.reindex(_rows_index(data, keys))
+        data[claim] = data[claim].to_numpy() / scale[claim].to_numpy()
+        data[behaviour] = data[behaviour].to_numpy() / scale[behaviour].to_numpy()
+    for method in dict.fromkeys(data["method"]):
+        part = _means(data[data["method"] == method], [claim, behaviour])
+        part = part[np.isfinite(part[claim]) & np.isfinite(part[behaviour])]
+        if part.empty:
+            continue
+        color = method_color(str(method))
+        ax.plot(part[claim], part[behaviour], color=color, marker="o", linewidth=1, label=method_label(str(method)))
+        for row in part.itertuples(index=False):
+            text = "vanilla" if row.penalty == "vanilla" else f"λ={row.strength:g}"
+            ax.annotate(text, (getattr(row, claim), getattr(row, behaviour)), textcoords="offset points",
+                        xytext=(3, 3), fontsize=6, color=color)  # fmt: skip
+    suffix = " / vanilla's" if relative else ""
+    ax.set_xlabel(f"{penalty}'s own quantity on the test rows{suffix}")
+    ax.set_ylabel(f"{'flip rate' if behaviour == 'test_flip_rate' else behaviour}{suffix}")
+    if relative:
+        ax.axhline(1.0, color="#999999", linestyle=":", linewidth=0.8)
+        ax.axvline(1.0, color="#999999", linestyle=":", linewidth=0.8)
+    ax.set_title(penalty, fontsize=10)
+    ax.grid(alpha=0.3, linewidth=0.5)
+    ax.legend(fontsize=7, frameon=False)
+
+
+def _rows_index(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Index:
+    """The rows of ``frame`` as an index over ``keys`` (to align per-group references with rows)."""
+    import pandas as pd
+
+    return pd.MultiIndex.from_frame(frame[list(keys)]) if len(keys) > 1 else pd.Index(frame[keys[0]])

@@ -172,6 +172,31 @@ def test_a_network_that_ignores_s_gets_zero_from_every_cd_penalty_and_the_counte
         assert value == pytest.approx(0.0, abs=1e-12), name
 
 
+def test_the_measures_of_a_fitted_model_are_the_penalties_own_terms_and_vanish_for_a_blind_network():
+    from models.networks import SnapshotEnsemble
+    from models.penalties import penalty_measures
+
+    x = torch.randn(20, N_INPUTS, dtype=torch.float64)
+    network = _trained_like(_network("inn", 3).double(), x).eval()
+    reference = x.mean(0)
+    measures = penalty_measures(SnapshotEnsemble([network]).eval(), x, PENALISED, reference, objective="multiclass")
+    # A one-member ensemble: each measure is its penalty's term on the same rows, in evaluation mode.
+    for name in ("cd_logit", "cd_strict", "weights", "rrr"):
+        term = float(_penalty(name, network, x, "multiclass")(network, x, network(x)).detach())
+        assert measures[name] == pytest.approx(term, rel=1e-9, abs=1e-12), name
+        assert measures[name] > 1e-6, name
+    assert not network.training
+    with torch.no_grad():  # now S reaches neither the hypernetwork nor the product
+        network.backbone.input_layer.weight[:, list(PENALISED)] = 0.0
+        network.head.weight.view(N_INPUTS + 1, 3, -1)[list(PENALISED)] = 0.0
+        network.head.bias.view(N_INPUTS + 1, 3)[list(PENALISED)] = 0.0
+    blind = penalty_measures(network, x, PENALISED, reference, objective="multiclass")
+    for name in ("cd_logit", "cd_strict", "weights", "rrr"):
+        assert blind[name] == pytest.approx(0.0, abs=1e-12), name
+    tabresnet = _trained_like(_network("tabresnet", 1).double(), x).eval()
+    assert penalty_measures(tabresnet, x, PENALISED, reference)["weights"] is None  # it generates no weights
+
+
 def test_a_penalty_the_network_cannot_have_is_refused_before_training():
     with pytest.raises(PenaltyError, match="weights penalty"):
         check_penalty("weights", _network("tabresnet", 1))

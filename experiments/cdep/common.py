@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -212,11 +213,64 @@ RUN_COLUMNS = (
 )  # fmt: skip
 
 
-def collect(output_dir: Path, base_of: Callable[[str], str] | None = None) -> pd.DataFrame:
+#: The claims of the penalised quantities (``models.penalties.penalty_measures``) as columns of :func:`collect`.
+CLAIM_COLUMNS = ("claim_cdep", "claim_cd_logit", "claim_cd_strict", "claim_weights", "claim_rrr")
+
+
+#: The cache of the claims in a results tree (a run folder is never written after it is complete, so a claim keyed
+#: by the folder and its report's timestamp stays valid).
+CLAIMS_CACHE = ".cdep_claims.json"
+
+
+class _Claims:
+    """Each penalty's own quantity on a run's test rows (what the penalty claims), splits cached per dataset, the
+    values cached in ``<results_dir>/.cdep_claims.json``."""
+
+    def __init__(self, results_dir: Path) -> None:
+        self._splits: dict[tuple, Any] = {}
+        self._path = results_dir / CLAIMS_CACHE
+        self._cache: dict[str, Any] = json.loads(self._path.read_text()) if self._path.is_file() else {}
+
+    def save(self) -> None:
+        from experiments.results import write_json_atomic
+
+        write_json_atomic(self._path, self._cache)
+
+    def __call__(self, folder: Path, report: Mapping[str, Any]) -> dict[str, float]:
+        key = f"{folder.relative_to(self._path.parent)}@{report.get('created', '')}"
+        if key not in self._cache:
+            self._cache[key] = self._compute(folder, report)
+        return {name: np.nan if value is None else value for name, value in self._cache[key].items()}
+
+    def _compute(self, folder: Path, report: Mapping[str, Any]) -> dict[str, float | None]:
+        from experiments import cli
+        from experiments.saved_run import load_run
+        from models.penalties import MEASURES, penalty_measures
+
+        config = {"dataset_path": None, "target": None, "openml_cache_dir": None, **report["config"]}
+        if config.get("blind"):  # S is not an input: every quantity is 0 by construction
+            return {f"claim_{name}": 0.0 for name in MEASURES}
+        key = (str(config.get("dataset_path")), config.get("dataset"), report["seed"], config["encoding_type"])
+        if key not in self._splits:
+            raw = cli.load_raw_dataset(config)
+            self._splits[key] = cli.split_dataset(raw, config, encoding_type=config["encoding_type"])
+        split = self._splits[key]
+        features = [split.feature_names.index(name) for name in report["reliance"]["features"]]
+        columns = np.flatnonzero(np.isin(split.input_to_feature, features))
+        model = load_run(folder).model
+        measures = penalty_measures(model.model_, split.X_test, columns, model.reference_,
+                                    objective="binary" if split.n_classes == 2 else "multiclass")  # fmt: skip
+        return {f"claim_{name}": value for name, value in measures.items()}
+
+
+def collect(output_dir: Path, base_of: Callable[[str], str] | None = None, *, claims: bool = True) -> pd.DataFrame:
     """One row per finished run under ``output_dir``: method, variant, penalty, λ, dataset, seed and metrics.
 
     ``base_of(dataset_name) -> str`` names the original dataset of a derived file (default: the name itself).
+    ``claims``: also each penalty's own quantity on the run's test rows (:data:`CLAIM_COLUMNS`; the model is
+    reloaded from its folder, ``experiments.saved_run``).
     """
+    measure = _Claims(Path(output_dir)) if claims else None
     from experiments.results import iter_result_files, read_report
     from methods import parse_run_id
 
@@ -237,9 +291,12 @@ def collect(output_dir: Path, base_of: Callable[[str], str] | None = None) -> pd
             "seed": int(seed),
             **{column: report.get(column, np.nan) for column in RUN_COLUMNS if column != "explanation_share"},
             "explanation_share": reliance.get("explanation_share", np.nan),
+            **(measure(path.parent, report) if measure is not None and reliance else {}),
         })  # fmt: skip
+    if measure is not None:
+        measure.save()
     frame = pd.DataFrame(rows)
-    for column in RUN_COLUMNS:
+    for column in (*RUN_COLUMNS, *CLAIM_COLUMNS):
         if column in frame:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame

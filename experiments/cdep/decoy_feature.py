@@ -71,10 +71,21 @@ def base_name(name: str) -> str:
 
 
 def recovery_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per method × penalty × λ: the AUROC recovery towards blind per dataset and its mean, and the gamed flag."""
+    """Per method × penalty × λ: the AUROC recovery towards blind per dataset and its mean, and whether the
+    penalty was gamed.
+
+    ``claim_ratio``: the penalty's own quantity on the test rows (``common.CLAIM_COLUMNS``) over vanilla's;
+    ``share_ratio``: the same for the native explanation's share of the decoy; ``flip_ratio``: the flip rate over
+    vanilla's (means over datasets of per-dataset ratios). *Gamed*: the penalty's quantity fell to
+    :data:`GAMED_SHARE` of vanilla's or less while the flip rate stayed at :data:`GAMED_FLIPS` of vanilla's or
+    more; *washed*: the same for the native explanation's share. The counterfactual penalty's quantity is the
+    behaviour itself (no claim column).
+    """
     keys = ["dataset", "method"]
+    values = ["test_auroc_mean", "test_flip_rate_mean", "explanation_share_mean"]
+    values += [f"{column}_mean" for column in common.CLAIM_COLUMNS if f"{column}_mean" in summary]
     reference = summary[summary["penalty"].isin(["vanilla", "blind"])].pivot_table(
-        index=keys, columns="penalty", values=["test_auroc_mean", "test_flip_rate_mean", "explanation_share_mean"]
+        index=keys, columns="penalty", values=values, dropna=False
     )
     rows = []
     for (dataset, method, penalty, strength), part in summary.groupby(
@@ -86,10 +97,11 @@ def recovery_table(summary: pd.DataFrame) -> pd.DataFrame:
         vanilla, blind = ref[("test_auroc_mean", "vanilla")], ref[("test_auroc_mean", "blind")]
         row = part.iloc[0]
         gap = blind - vanilla
+        claim = f"claim_{penalty}_mean"
         rows.append({
             "method": method, "penalty": penalty, "strength": strength, "dataset": dataset,
             "recovery": (row["test_auroc_mean"] - vanilla) / gap if gap > 0 else np.nan,
-            "gap": gap,
+            "claim_ratio": row[claim] / ref[(claim, "vanilla")] if claim in row.index else np.nan,
             "share_ratio": row["explanation_share_mean"] / ref[("explanation_share_mean", "vanilla")],
             "flip_ratio": row["test_flip_rate_mean"] / ref[("test_flip_rate_mean", "vanilla")],
         })  # fmt: skip
@@ -97,11 +109,14 @@ def recovery_table(summary: pd.DataFrame) -> pd.DataFrame:
     table = frame.groupby(["method", "penalty", "strength"], sort=False).agg(
         recovery_mean=("recovery", "mean"),
         recovery_min=("recovery", "min"),
+        claim_ratio=("claim_ratio", "mean"),
         share_ratio=("share_ratio", "mean"),
         flip_ratio=("flip_ratio", "mean"),
         datasets=("dataset", "nunique"),
     )
-    table["gamed"] = (table["share_ratio"] <= GAMED_SHARE) & (table["flip_ratio"] >= GAMED_FLIPS)
+    behaves = table["flip_ratio"] >= GAMED_FLIPS
+    table["gamed"] = (table["claim_ratio"] <= GAMED_SHARE) & behaves
+    table["washed"] = (table["share_ratio"] <= GAMED_SHARE) & behaves
     per_dataset = frame.pivot_table(index=["method", "penalty", "strength"], columns="dataset", values="recovery")
     return table.join(per_dataset, how="left").reset_index()
 
@@ -113,7 +128,7 @@ def tables(results_dir: Path, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from plots.reliance import claimed_vs_behaviour_figure, draw_metric_by_penalty
+    from plots.reliance import claimed_vs_behaviour_figure, draw_metric_by_penalty, draw_penalty_claim
 
     runs = common.collect(results_dir, base_of=base_name)
     if runs.empty:
@@ -121,7 +136,9 @@ def tables(results_dir: Path, out: Path) -> None:
         return
     out.mkdir(parents=True, exist_ok=True)
     runs.to_csv(out / "decoy_feature_runs.csv", index=False)
-    summary = common.summarise(runs, ["dataset", "method", "penalty", "strength"])
+    summary = common.summarise(
+        runs, ["dataset", "method", "penalty", "strength"], [*common.RUN_COLUMNS, *common.CLAIM_COLUMNS]
+    )
     shown = ["test_auroc", "test_flip_rate", "test_auroc_drop", "explanation_share"]
     print(common.write_table(common.mean_sd_table(summary, shown), out, "decoy_feature"))
     recovery = recovery_table(summary)
@@ -129,6 +146,7 @@ def tables(results_dir: Path, out: Path) -> None:
     figure = claimed_vs_behaviour_figure(runs, [m for m in common.METHODS if m in set(runs["method"])])
     figure.savefig(out / "decoy_claimed_vs_behaviour.png", dpi=150, bbox_inches="tight")
     plt.close(figure)
+    gaming_figure(runs, out / "decoy_gaming.png", draw_penalty_claim)
     methods = [m for m in common.METHODS if m in set(runs["method"])]
     figure, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.4), squeeze=False, sharey=True)
     for ax, method in zip(axes[0], methods, strict=True):
@@ -143,6 +161,21 @@ def tables(results_dir: Path, out: Path) -> None:
         ax.set_ylabel("test AUROC − vanilla's")
     figure.tight_layout()
     figure.savefig(out / "decoy_auroc.png", dpi=150, bbox_inches="tight")
+    plt.close(figure)
+
+
+def gaming_figure(runs: pd.DataFrame, path: Path, draw) -> None:
+    """One panel per penalty with a claim: its own quantity against the flip rate, both relative to vanilla."""
+    import matplotlib.pyplot as plt
+
+    penalties = [name for name in ("cdep", "cd_logit", "cd_strict", "weights", "rrr") if name in set(runs["penalty"])]
+    if not penalties:
+        return
+    figure, axes = plt.subplots(1, len(penalties), figsize=(3.6 * len(penalties), 3.4), squeeze=False)
+    for ax, penalty in zip(axes[0], penalties, strict=True):
+        draw(ax, runs, penalty)
+    figure.tight_layout()
+    figure.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(figure)
 
 
