@@ -70,8 +70,10 @@ def image_layout(names: Sequence[str]) -> ImageLayout | None:
     return None
 
 
-def _heatmap(ax: Axes, values: np.ndarray, feature_names: Sequence[str], row_labels: Sequence[str]) -> None:
-    limit = float(np.nanmax(np.abs(values))) or 1.0
+def _heatmap(
+    ax: Axes, values: np.ndarray, feature_names: Sequence[str], row_labels: Sequence[str], limit: float
+) -> None:
+    limit = limit or 1.0
     ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
     ax.set_yticks(range(len(row_labels)), row_labels, fontsize=7)
     ax.set_xticks(range(len(feature_names)), feature_names, rotation=90, fontsize=6)
@@ -108,8 +110,9 @@ def draw_prototypes(
                 _image(axes[k, j], images[k, j], vmin=vmin, vmax=vmax)
             axes[k, 0].set_ylabel(labels[k], rotation=0, ha="right", va="center")
         return
+    limit = float(np.nanmax(np.abs(prototypes)))  # one colour scale for all concepts
     for k in range(n_concepts):
-        _heatmap(axes[k, 0], prototypes[k], names, [f"#{j + 1}" for j in range(n)])
+        _heatmap(axes[k, 0], prototypes[k], names, [f"#{j + 1}" for j in range(n)], limit)
         axes[k, 0].set_title(f"{labels[k]}: most activating rows", fontsize=8)
 
 
@@ -140,10 +143,13 @@ def draw_traversals(
                     axes[k, j].set_xlabel(f"{values[j]:+.1f}", fontsize=7)
             axes[k, 0].set_ylabel(labels[k], rotation=0, ha="right", va="center")
         return
+    centred = decoded - decoded.mean(axis=1, keepdims=True)  # what each latent changes
+    # One colour scale for all latents: a latent the decoder ignores (collapsed to the prior) stays blank.
+    limit = float(np.nanmax(np.abs(centred)))
     for k in range(n_concepts):
-        centred = decoded[k] - decoded[k].mean(axis=0, keepdims=True)  # what the latent changes
-        _heatmap(axes[k, 0], centred, names, [f"{value:+.1f}" for value in values])
-        axes[k, 0].set_title(f"{labels[k]}: decoded change along the latent", fontsize=8)
+        _heatmap(axes[k, 0], centred[k], names, [f"{value:+.1f}" for value in values], limit)
+        spread = float(np.ptp(decoded[k], axis=0).max())
+        axes[k, 0].set_title(f"{labels[k]}: decoded change along the latent (largest {spread:.2g})", fontsize=8)
 
 
 def draw_concept_explanation(axes: Sequence[Axes], attribution: Attribution, row: int = 0, output: int = 0) -> None:
