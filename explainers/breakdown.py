@@ -13,35 +13,29 @@ features were visited (the reverse of the removal order), not at the features' o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from explainers.attribution import Attribution
-from explainers.posthoc import (
-    DEFAULT_BACKGROUND_SIZE,
-    DEFAULT_CHUNK_SIZE,
-    PostHocExplainer,
-    Predict,
-    interventional_values,
-    sample_background,
-)
+from explainers.posthoc import BackgroundSampleExplainer, Predict, SampleOptions, interventional_values
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 Direction = Literal["down", "up"]
 DIRECTIONS: tuple[Direction, ...] = ("down", "up")
 
 
-class BreakDown(PostHocExplainer):
+class BreakDown(BackgroundSampleExplainer):
     """Greedy sequential attributions against a background sample.
 
     Args:
         predict: the model, ``(M, D) -> (M,)`` or ``(M, C)``.
         background: background rows ``(B, D)``; ``background_size`` of them are drawn with ``seed``.
         direction: ``down`` (remove features from the row) or ``up`` (add them to the background).
-        background_size: background rows kept (``None``: all).
         compat: return each row's contributions in visit order, as XAI-Bench's port does.
-        seed: seed of the background sample.
+        background_size, seed: the background sample, see :class:`~explainers.posthoc.BackgroundSampleExplainer`.
         input_to_feature, feature_names, output_name, chunk_size: see :class:`~explainers.posthoc.PostHocExplainer`.
     """
 
@@ -54,26 +48,13 @@ class BreakDown(PostHocExplainer):
         background: np.ndarray,
         *,
         direction: Direction = "down",
-        background_size: int | None = DEFAULT_BACKGROUND_SIZE,
         compat: bool = False,
-        seed: int = 0,
-        input_to_feature: Sequence[int] | np.ndarray | None = None,
-        feature_names: Sequence[str] | None = None,
-        output_name: str = "prediction",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        **options: Unpack[SampleOptions],
     ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-        super().__init__(
-            predict,
-            background,
-            input_to_feature=input_to_feature,
-            feature_names=feature_names,
-            output_name=output_name,
-            chunk_size=chunk_size,
-        )
+        super().__init__(predict, background, **options)
         self.direction = direction
-        self.sample = sample_background(self.background, background_size, seed)
         self.compat = compat
 
     def _path(self, X: np.ndarray, output: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -135,6 +116,6 @@ class BreakDown(PostHocExplainer):
             values,
             output,
             rest=None if self.compat else rest,
-            reference_name=f"background sample ({self.sample.shape[0]} rows)",
+            reference_name=self.sample_name,
             extras={"visit_order": order, "base_value": rest},
         )

@@ -11,32 +11,26 @@ sent in large batches; ``F`` is at most ``xai.shapley.MAX_SHAPLEY_FEATURES``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from explainers.attribution import Attribution
-from explainers.posthoc import (
-    DEFAULT_BACKGROUND_SIZE,
-    DEFAULT_CHUNK_SIZE,
-    PostHocExplainer,
-    Predict,
-    interventional_values,
-    sample_background,
-)
+from explainers.posthoc import BackgroundSampleExplainer, Predict, SampleOptions, interventional_values
 from xai.shapley import coalition_masks, kernel_shap_without_intercept, shapley_matrix
 
+if TYPE_CHECKING:
+    from typing import Unpack
 
-class BruteForceShap(PostHocExplainer):
+
+class BruteForceShap(BackgroundSampleExplainer):
     """Exact interventional Shapley values over a background sample.
 
     Args:
         predict: the model, ``(M, D) -> (M,)`` or ``(M, C)``.
         background: background rows ``(B, D)``; ``background_size`` of them are drawn with ``seed``.
-        background_size: background rows kept (``None``: all).
         compat: XAI-Bench's KernelSHAP regression without intercept instead of the Shapley formula.
-        seed: seed of the background sample.
+        background_size, seed: the background sample, see :class:`~explainers.posthoc.BackgroundSampleExplainer`.
         input_to_feature, feature_names, output_name, chunk_size: see :class:`~explainers.posthoc.PostHocExplainer`.
     """
 
@@ -44,27 +38,9 @@ class BruteForceShap(PostHocExplainer):
     exact = True
 
     def __init__(
-        self,
-        predict: Predict,
-        background: np.ndarray,
-        *,
-        background_size: int | None = DEFAULT_BACKGROUND_SIZE,
-        compat: bool = False,
-        seed: int = 0,
-        input_to_feature: Sequence[int] | np.ndarray | None = None,
-        feature_names: Sequence[str] | None = None,
-        output_name: str = "prediction",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        self, predict: Predict, background: np.ndarray, *, compat: bool = False, **options: Unpack[SampleOptions]
     ) -> None:
-        super().__init__(
-            predict,
-            background,
-            input_to_feature=input_to_feature,
-            feature_names=feature_names,
-            output_name=output_name,
-            chunk_size=chunk_size,
-        )
-        self.sample = sample_background(self.background, background_size, seed)
+        super().__init__(predict, background, **options)
         self.compat = compat
         self.exact = not compat  # the no-intercept estimate does not add up to the output
 
@@ -92,6 +68,6 @@ class BruteForceShap(PostHocExplainer):
             phi,
             output,
             rest=rest,
-            reference_name=f"background sample ({self.sample.shape[0]} rows)",
+            reference_name=self.sample_name,
             extras={"base_value": values[:, 0, :]},
         )

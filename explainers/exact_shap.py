@@ -11,22 +11,14 @@ so a masked feature takes all its columns from one background row. ``shap`` is o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from errors import MissingDependencyError
 from explainers.attribution import Attribution
-from explainers.posthoc import (
-    DEFAULT_BACKGROUND_SIZE,
-    DEFAULT_CHUNK_SIZE,
-    PostHocExplainer,
-    Predict,
-    TokenModel,
-    predict_outputs,
-    sample_background,
-)
+from explainers.posthoc import BackgroundSampleExplainer, TokenModel, predict_outputs
 
 
 def import_shap() -> Any:
@@ -50,7 +42,32 @@ def shap_array(values: Any, n_rows: int, n_features: int) -> np.ndarray:
     return values
 
 
-class ExactShap(PostHocExplainer):
+def shap_inputs(
+    explainer: BackgroundSampleExplainer, X: np.ndarray, n_outputs: int
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, np.ndarray]:
+    """The model, the rows and the background data that shap is handed to explain ``X`` with ``explainer``.
+
+    Without a feature grouping they are the explainer's model, ``X`` and its background sample; with one, feature
+    tokens (:class:`~explainers.posthoc.TokenModel`), so that shap's column masking moves whole features. The
+    model returns a vector for a single output, as shap expects.
+
+    Shape:
+        X ``(N, D)`` -> model ``(M, K) -> (M,)`` or ``(M, C)``, rows ``(N, K)``, data ``(B, K)`` (``K``: ``D`` or ``F``)
+    """
+    if explainer.grouping.identity:
+        model, rows, data = explainer.predict, X, explainer.sample
+    else:
+        tokens = TokenModel(explainer.predict, X, explainer.sample, explainer.grouping, chunk_size=explainer.chunk_size)
+        model, rows, data = tokens, tokens.row_tokens, tokens.background_tokens
+
+    def function(points: np.ndarray) -> np.ndarray:
+        values = predict_outputs(model, np.asarray(points, dtype=np.float64), explainer.chunk_size)
+        return values[:, 0] if n_outputs == 1 else values
+
+    return function, rows, data
+
+
+class ExactShap(BackgroundSampleExplainer):
     """Exact interventional SHAP values from ``shap.explainers.Exact``.
 
     Args:
@@ -64,52 +81,14 @@ class ExactShap(PostHocExplainer):
     id = "exact_shap"
     exact = True
 
-    def __init__(
-        self,
-        predict: Predict,
-        background: np.ndarray,
-        *,
-        background_size: int | None = DEFAULT_BACKGROUND_SIZE,
-        seed: int = 0,
-        input_to_feature: Sequence[int] | np.ndarray | None = None,
-        feature_names: Sequence[str] | None = None,
-        output_name: str = "prediction",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-    ) -> None:
-        super().__init__(
-            predict,
-            background,
-            input_to_feature=input_to_feature,
-            feature_names=feature_names,
-            output_name=output_name,
-            chunk_size=chunk_size,
-        )
-        self.sample = sample_background(self.background, background_size, seed)
-
     def explain(self, X: Any) -> Attribution:
         """SHAP values ``(N, F, C)``; ``rest`` is shap's base value, the mean output over the background sample."""
         shap = import_shap()
         X = self.check_rows(X)
         output = self.outputs(X)
-        n_outputs = output.shape[1]
-        if self.grouping.identity:
-            model, rows, data = self.predict, X, self.sample
-        else:
-            tokens = TokenModel(self.predict, X, self.sample, self.grouping, chunk_size=self.chunk_size)
-            model, rows, data = tokens, tokens.row_tokens, tokens.background_tokens
-
-        def function(points: np.ndarray) -> np.ndarray:
-            values = predict_outputs(model, np.asarray(points, dtype=np.float64), self.chunk_size)
-            return values[:, 0] if n_outputs == 1 else values
-
+        function, rows, data = shap_inputs(self, X, output.shape[1])
         masker = shap.maskers.Independent(data, max_samples=data.shape[0])
         explanation = shap.explainers.Exact(function, masker)(rows, silent=True)
         values = shap_array(explanation.values, X.shape[0], self.grouping.n_features)
-        base = np.asarray(explanation.base_values, dtype=np.float64).reshape(X.shape[0], n_outputs)
-        return self.attribution(
-            values,
-            output,
-            rest=base,
-            reference_name=f"background sample ({self.sample.shape[0]} rows)",
-            extras={"base_value": base},
-        )
+        base = np.asarray(explanation.base_values, dtype=np.float64).reshape(X.shape[0], output.shape[1])
+        return self.attribution(values, output, rest=base, reference_name=self.sample_name, extras={"base_value": base})

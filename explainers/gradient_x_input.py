@@ -16,7 +16,7 @@ import torch
 
 from explainers.attribution import Attribution
 from explainers.gradient import GradientTimesInput
-from explainers.posthoc import ExplanationTarget, FeatureGrouping
+from explainers.posthoc import ExplanationTarget, FeatureGrouping, forward_arguments
 
 
 class GradientXInput:
@@ -66,19 +66,7 @@ class GradientXInput:
     def from_target(cls, target: ExplanationTarget, *, seed: int = 0, **options: Any) -> GradientXInput:
         """The explainer of ``target``'s differentiable model, relative to the target's reference."""
         del seed  # deterministic
-        if target.forward is None:
-            raise ValueError("gradient x input needs a differentiable model (the target has no forward)")
-        return cls(
-            target.forward,
-            target.reference,
-            reference_name=target.reference_name,
-            input_to_feature=target.input_to_feature,
-            feature_names=target.feature_names,
-            output_scale=target.output_scale,
-            output_shift=target.output_shift,
-            output_name=target.output_name,
-            **options,
-        )
+        return cls(**forward_arguments(target, "gradient x input"), **options)
 
     def explain(self, X: Any) -> Attribution:
         """Gradient × (input − reference) ``(N, F, C)`` in the explained outputs' units."""

@@ -18,7 +18,7 @@ import torch
 
 from errors import MissingDependencyError
 from explainers.attribution import Attribution
-from explainers.posthoc import ExplanationTarget, FeatureGrouping
+from explainers.posthoc import ExplanationTarget, FeatureGrouping, forward_arguments
 from models._runtime import flush_denormals
 
 
@@ -76,19 +76,7 @@ class IntegratedGradients:
     def from_target(cls, target: ExplanationTarget, *, seed: int = 0, **options: Any) -> IntegratedGradients:
         """The explainer of ``target``'s differentiable model, with the target's reference as baseline."""
         del seed  # deterministic
-        if target.forward is None:
-            raise ValueError("integrated gradients need a differentiable model (the target has no forward)")
-        return cls(
-            target.forward,
-            target.reference,
-            reference_name=target.reference_name,
-            input_to_feature=target.input_to_feature,
-            feature_names=target.feature_names,
-            output_scale=target.output_scale,
-            output_shift=target.output_shift,
-            output_name=target.output_name,
-            **options,
-        )
+        return cls(**forward_arguments(target, "integrated gradients"), **options)
 
     def explain(self, X: Any) -> Attribution:
         """Integrated gradients ``(N, F, C)`` in the explained outputs' units."""

@@ -11,32 +11,26 @@ grouping, shap sees feature tokens (:class:`~explainers.posthoc.TokenModel`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from explainers.attribution import Attribution
-from explainers.exact_shap import import_shap, shap_array
-from explainers.posthoc import (
-    DEFAULT_BACKGROUND_SIZE,
-    DEFAULT_CHUNK_SIZE,
-    PostHocExplainer,
-    Predict,
-    TokenModel,
-    predict_outputs,
-    sample_background,
-)
+from explainers.exact_shap import import_shap, shap_array, shap_inputs
+from explainers.posthoc import BackgroundSampleExplainer, Predict, SampleOptions
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
-class KernelShap(PostHocExplainer):
+class KernelShap(BackgroundSampleExplainer):
     """KernelSHAP values from ``shap.KernelExplainer``.
 
     Args:
         predict: the model, ``(M, D) -> (M,)`` or ``(M, C)``.
         background: background rows ``(B, D)``; ``background_size`` of them are drawn with ``seed``.
-        background_size: background rows kept (``None``: all).
         n_samples: coalitions per row (``"auto"``: shap's ``2F + 2048``, capped at the ``2^F − 2`` that exist).
+        background_size: background rows kept (``None``: all).
         seed: seed of the background sample and of shap's coalition draws.
         input_to_feature, feature_names, output_name, chunk_size: see :class:`~explainers.posthoc.PostHocExplainer`.
     """
@@ -49,44 +43,20 @@ class KernelShap(PostHocExplainer):
         predict: Predict,
         background: np.ndarray,
         *,
-        background_size: int | None = DEFAULT_BACKGROUND_SIZE,
         n_samples: int | str = "auto",
-        seed: int = 0,
-        input_to_feature: Sequence[int] | np.ndarray | None = None,
-        feature_names: Sequence[str] | None = None,
-        output_name: str = "prediction",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        **options: Unpack[SampleOptions],
     ) -> None:
-        super().__init__(
-            predict,
-            background,
-            input_to_feature=input_to_feature,
-            feature_names=feature_names,
-            output_name=output_name,
-            chunk_size=chunk_size,
-        )
+        super().__init__(predict, background, **options)
         if n_samples != "auto" and (not isinstance(n_samples, int | np.integer) or n_samples < 1):
             raise ValueError(f"n_samples must be 'auto' or an integer >= 1, got {n_samples!r}")
-        self.sample = sample_background(self.background, background_size, seed)
         self.n_samples = n_samples
-        self.seed = seed
 
     def explain(self, X: Any) -> Attribution:
         """KernelSHAP values ``(N, F, C)``; ``rest`` is what they leave of the output (``E_b f`` up to rounding)."""
         shap = import_shap()
         X = self.check_rows(X)
         output = self.outputs(X)
-        n_outputs = output.shape[1]
-        if self.grouping.identity:
-            model, rows, data = self.predict, X, self.sample
-        else:
-            tokens = TokenModel(self.predict, X, self.sample, self.grouping, chunk_size=self.chunk_size)
-            model, rows, data = tokens, tokens.row_tokens, tokens.background_tokens
-
-        def function(points: np.ndarray) -> np.ndarray:
-            values = predict_outputs(model, np.asarray(points, dtype=np.float64), self.chunk_size)
-            return values[:, 0] if n_outputs == 1 else values
-
+        function, rows, data = shap_inputs(self, X, output.shape[1])
         # shap draws coalitions from NumPy's global generator: seed it for this call and give the caller's back.
         state = np.random.get_state()  # noqa: NPY002 - restored below
         np.random.seed(self.seed)  # noqa: NPY002 - shap reads the legacy global generator
@@ -97,9 +67,4 @@ class KernelShap(PostHocExplainer):
             np.random.set_state(state)  # noqa: NPY002 - the caller's state back
         values = shap_array(raw, X.shape[0], self.grouping.n_features)
         base = np.broadcast_to(np.asarray(explainer.expected_value, dtype=np.float64).reshape(1, -1), output.shape)
-        return self.attribution(
-            values,
-            output,
-            reference_name=f"background sample ({self.sample.shape[0]} rows)",
-            extras={"base_value": np.array(base)},
-        )
+        return self.attribution(values, output, reference_name=self.sample_name, extras={"base_value": np.array(base)})

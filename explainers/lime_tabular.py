@@ -22,13 +22,16 @@ call. ``lime`` is optional (:class:`~errors.MissingDependencyError` without it).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from errors import MissingDependencyError
 from explainers.attribution import Attribution
-from explainers.posthoc import DEFAULT_CHUNK_SIZE, PostHocExplainer, Predict, predict_outputs
+from explainers.posthoc import PostHocExplainer, PostHocOptions, Predict, predict_outputs
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 def _import_lime() -> Any:
@@ -68,19 +71,9 @@ class Lime(PostHocExplainer):
         discretize_continuous: bool = True,
         categorical_features: Sequence[int] | None = None,
         seed: int = 0,
-        input_to_feature: Sequence[int] | np.ndarray | None = None,
-        feature_names: Sequence[str] | None = None,
-        output_name: str = "prediction",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        **options: Unpack[PostHocOptions],
     ) -> None:
-        super().__init__(
-            predict,
-            background,
-            input_to_feature=input_to_feature,
-            feature_names=feature_names,
-            output_name=output_name,
-            chunk_size=chunk_size,
-        )
+        super().__init__(predict, background, **options)
         if n_samples < 2:
             raise ValueError(f"n_samples must be at least 2, got {n_samples=}")
         if kernel_width is not None and not kernel_width > 0:

@@ -15,13 +15,15 @@ computes with ``sample_weight``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from explainers.attribution import Attribution
-from explainers.posthoc import DEFAULT_CHUNK_SIZE, PostHocExplainer, Predict, predict_outputs
+from explainers.posthoc import PostHocExplainer, PostHocOptions, Predict, predict_outputs
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 #: Explained rows per batched solve (the weights are ``rows × training rows``).
 _ROWS_PER_SOLVE = 2048
@@ -56,19 +58,9 @@ class Maple(PostHocExplainer):
         regularization: float = 0.001,
         validation_fraction: float = 0.2,
         seed: int = 0,
-        input_to_feature: Sequence[int] | np.ndarray | None = None,
-        feature_names: Sequence[str] | None = None,
-        output_name: str = "prediction",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        **options: Unpack[PostHocOptions],
     ) -> None:
-        super().__init__(
-            predict,
-            background,
-            input_to_feature=input_to_feature,
-            feature_names=feature_names,
-            output_name=output_name,
-            chunk_size=chunk_size,
-        )
+        super().__init__(predict, background, **options)
         if not 0.0 < validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction=}")
         self.n_estimators = n_estimators

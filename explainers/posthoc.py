@@ -16,30 +16,41 @@ function (the original features, categorical ones as numeric codes) passes it wi
 
 :class:`ExplanationTarget` bundles what an explainer may use of one fitted model; every explainer class of
 ``explainers.POSTHOC_EXPLAINERS`` builds itself from one with ``from_target(target, seed=..., **options)``, and
-:func:`target_from_estimator` makes one from a project estimator (the registry's models).
+:func:`target_from_estimator` makes one from a project estimator (the registry's models). The gradient explainers
+read their constructor arguments off a target with :func:`forward_arguments`.
+
+:class:`PostHocExplainer` is the base of the predict-based explainers; its keyword options
+(:class:`PostHocOptions`) are documented there once and handed on by every subclass.
+:class:`BackgroundSampleExplainer` adds the seeded background sample of the explainers that remove features.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import numpy as np
 
 from explainers.attribution import Attribution, ReferenceKind, reference_point
 
 if TYPE_CHECKING:
+    from typing import Unpack  # Python 3.11+; annotations only, so the runtime may be 3.10
+
     import torch
 
 __all__ = [
     "DEFAULT_BACKGROUND_SIZE",
     "DEFAULT_CHUNK_SIZE",
+    "BackgroundSampleExplainer",
     "ExplanationTarget",
     "FeatureGrouping",
     "PostHocExplainer",
+    "PostHocOptions",
+    "SampleOptions",
     "TokenModel",
     "as_outputs",
+    "forward_arguments",
     "interventional_values",
     "sample_background",
     "target_from_estimator",
@@ -357,11 +368,55 @@ def target_from_estimator(
     )
 
 
+def forward_arguments(target: ExplanationTarget, explainer: str) -> dict[str, Any]:
+    """The constructor arguments every gradient explainer takes from ``target``, by name.
+
+    A gradient explainer (``requires = "forward"``) is built as ``cls(forward, reference, *, reference_name,
+    input_to_feature, feature_names, output_scale, output_shift, output_name, ...)``, each the target's field of that
+    name.
+
+    Raises:
+        ValueError: the target has no ``forward`` (a model without gradients); ``explainer`` names who needs one.
+    """
+    if target.forward is None:
+        raise ValueError(f"{explainer} needs a differentiable model (the target has no forward)")
+    return {
+        "forward": target.forward,
+        "reference": target.reference,
+        "reference_name": target.reference_name,
+        "input_to_feature": target.input_to_feature,
+        "feature_names": target.feature_names,
+        "output_scale": target.output_scale,
+        "output_shift": target.output_shift,
+        "output_name": target.output_name,
+    }
+
+
+class PostHocOptions(TypedDict, total=False):
+    """The keyword options every :class:`PostHocExplainer` takes (their meaning and defaults: there).
+
+    Subclasses take them as ``**options: Unpack[PostHocOptions]`` and hand them on to ``PostHocExplainer``.
+    """
+
+    input_to_feature: Sequence[int] | np.ndarray | None
+    feature_names: Sequence[str] | None
+    output_name: str
+    chunk_size: int
+
+
+class SampleOptions(PostHocOptions, total=False):
+    """:class:`PostHocOptions` plus the background sample of a :class:`BackgroundSampleExplainer` (see there)."""
+
+    background_size: int | None
+    seed: int
+
+
 class PostHocExplainer:
     """Base of the post-hoc explainers: a predict function, background rows and the feature grouping.
 
     Subclasses set ``id``, ``exact`` and ``requires`` (``"predict"``, ``"forward"`` or ``"model"``: what of an
-    :class:`ExplanationTarget` they need) and implement :meth:`explain`.
+    :class:`ExplanationTarget` they need) and implement :meth:`explain`. They take ``predict`` and ``background``
+    first, then their own settings, then this class's keyword options as ``**options: Unpack[PostHocOptions]``.
 
     Args:
         predict: the model, ``(M, D) -> (M,)`` or ``(M, C)``.
@@ -453,3 +508,37 @@ class PostHocExplainer:
     def explain(self, X: Any) -> Attribution:
         """Attributions ``(N, F, C)`` of the rows ``X`` ``(N, D)``."""
         raise NotImplementedError
+
+
+class BackgroundSampleExplainer(PostHocExplainer):
+    """Base of the explainers that remove a feature by taking its columns from background rows (SHAP, BreakDown).
+
+    Their cost is linear in the background rows, so they work on a seeded sample of them (``sample``) and name it
+    as the attributions' reference (:attr:`sample_name`).
+
+    Args:
+        predict: the model, ``(M, D) -> (M,)`` or ``(M, C)``.
+        background: background rows ``(B, D)``; ``background_size`` of them are drawn with ``seed``.
+        background_size: background rows kept in ``sample`` (``None``: all).
+        seed: seed of the background sample (kept as ``seed``).
+        **options: ``input_to_feature``, ``feature_names``, ``output_name``, ``chunk_size``: see
+            :class:`PostHocExplainer`.
+    """
+
+    def __init__(
+        self,
+        predict: Predict,
+        background: np.ndarray,
+        *,
+        background_size: int | None = DEFAULT_BACKGROUND_SIZE,
+        seed: int = 0,
+        **options: Unpack[PostHocOptions],
+    ) -> None:
+        super().__init__(predict, background, **options)
+        self.sample = sample_background(self.background, background_size, seed)
+        self.seed = seed
+
+    @property
+    def sample_name(self) -> str:
+        """The background sample in words, the reference of the attributions."""
+        return f"background sample ({self.sample.shape[0]} rows)"

@@ -7,13 +7,15 @@ and a fresh one with the same seed repeats them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from explainers.attribution import Attribution
-from explainers.posthoc import DEFAULT_CHUNK_SIZE, PostHocExplainer, Predict
+from explainers.posthoc import PostHocExplainer, PostHocOptions, Predict
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 class RandomExplainer(PostHocExplainer):
@@ -35,19 +37,9 @@ class RandomExplainer(PostHocExplainer):
         background: np.ndarray,
         *,
         seed: int = 0,
-        input_to_feature: Sequence[int] | np.ndarray | None = None,
-        feature_names: Sequence[str] | None = None,
-        output_name: str = "prediction",
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        **options: Unpack[PostHocOptions],
     ) -> None:
-        super().__init__(
-            predict,
-            background,
-            input_to_feature=input_to_feature,
-            feature_names=feature_names,
-            output_name=output_name,
-            chunk_size=chunk_size,
-        )
+        super().__init__(predict, background, **options)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
 
