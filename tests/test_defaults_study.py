@@ -381,3 +381,13 @@ def test_a_saved_run_with_standardised_product_inputs_reloads_with_its_own_predi
     stored = read_explanations(folder / "explanations.npz")
     np.testing.assert_allclose(attribution.values, stored["values"], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(attribution.output, stored["output"], rtol=1e-5, atol=1e-5)
+
+
+def test_point3_compares_every_method_on_the_same_seeds_only():
+    from experiments.defaults_study.tabulate import common_seeds
+
+    five = {("31", s): 0.8 for s in range(5)}
+    runs = _runs({"inn": five, "catboost": {("31", 0): 0.7, ("31", 1): 0.7, ("37", 0): 0.6}, "tabnet": five})
+    kept = common_seeds(runs, ["inn", "catboost", "tabnet"])
+    assert sorted(set(zip(kept["dataset_id"], kept["seed"], strict=True))) == [("31", "0"), ("31", "1")]
+    assert kept.groupby("method").size().to_dict() == {"catboost": 2, "inn": 2, "tabnet": 2}

@@ -469,6 +469,15 @@ def run(results: Path, out: Path, figures: Path | None, chosen: str, cache: Path
     return text
 
 
+def common_seeds(runs: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
+    """The runs of the (dataset, seed) pairs that every method of ``methods`` has: every method is compared on the
+    same seeds (the grid may hold more seeds of INN and TabResNet than the baselines have)."""
+    finite = runs[runs["method"].isin(methods) & np.isfinite(runs["test_auroc"].astype(float))]
+    counts = finite.groupby(["dataset_id", "seed"])["method"].nunique()
+    keep = set(counts[counts == len(methods)].index)
+    return runs[[key in keep for key in zip(runs["dataset_id"], runs["seed"], strict=True)]]
+
+
 def point3(results: Path, grid: pd.DataFrame, chosen: str, out: Path, n_seeds: int, copied: list) -> str:
     """Point 3: the eight methods on the dev datasets; INN and TabResNet are the chosen candidate's runs."""
     baselines = load_runs(results / "point3").runs.assign(filled_in=False)
@@ -479,6 +488,7 @@ def point3(results: Path, grid: pd.DataFrame, chosen: str, out: Path, n_seeds: i
         neural.append(rows.assign(method=method, run_id=method, variant=None))
     runs = pd.concat([*neural, baselines], ignore_index=True)
     methods = ["inn", "tabresnet", *BASELINES]
+    runs = common_seeds(runs, methods)
     datasets = complete_datasets(runs, methods, "test_auroc", n_seeds)
     analysis, _ = analyse(runs, methods, "test_auroc", datasets, out)
     cd = out / "cd_diagram.png"
