@@ -84,11 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="native: the method's own explanation; gradient, cd, acd: for networks; the others: post-hoc "
         "explainers (explainers.POSTHOC_EXPLAINERS)",
     )
-    explaining.add_argument(
-        "--reference",
-        choices=("mean", "zero"),
-        default="mean",
-        help="reference point of the explanation: the training mean of every model input, or zero",
+    cli.add_reference_argument(
+        explaining, "reference point of the explanation: the training mean of every model input, or zero"
     )
     explaining.add_argument(
         "--cd_rule",

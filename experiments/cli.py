@@ -20,6 +20,11 @@ from experiments.results import is_complete, results_path
 from methods import VARIANT_PATTERN, MethodSpec
 
 
+def add_reference_argument(group: Any, help_text: str) -> None:
+    """``--reference {mean,zero}`` (default ``mean``): the reference point of exact explanations."""
+    group.add_argument("--reference", choices=("mean", "zero"), default="mean", help=help_text)
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     value = _parse(int, text)
@@ -181,11 +186,8 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="name of a variant of the method (e.g. a penalty strength): results go to <method>-<variant>/",
     )
-    group.add_argument(
-        "--reference",
-        choices=("mean", "zero"),
-        default="mean",
-        help="reference point of the explanations: the training mean of every input column, or zero",
+    add_reference_argument(
+        group, "reference point of the explanations: the training mean of every input column, or zero"
     )
     group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
     group.add_argument(

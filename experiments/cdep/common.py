@@ -213,6 +213,20 @@ RUN_COLUMNS = (
 )  # fmt: skip
 
 
+def add_grid_arguments(parser: Any, *, seeds: Sequence[int], results_dir: str, strengths: bool = True) -> None:
+    """The command-line flags every CDEP experiment shares: seeds, methods, penalties (and their λ grid), where the
+    runs and the outputs go, parallel cells and ``--tables_only``."""
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(seeds))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--penalties", nargs="+", default=list(PENALTY_GRID), choices=list(PENALTY_GRID))
+    if strengths:
+        parser.add_argument("--strengths", type=float, nargs="+", default=None, help="λ grid (default: PENALTY_GRID)")
+    parser.add_argument("--results_dir", type=Path, default=Path(results_dir))
+    parser.add_argument("--out", type=Path, default=Path("docs/figures/cdep"), help="tables and figures")
+    parser.add_argument("--workers", type=int, default=1, help="parallel cells of the sweep")
+    parser.add_argument("--tables_only", action="store_true", help="only read the runs and write the outputs")
+
+
 #: The claims of the penalised quantities (``models.penalties.penalty_measures``) as columns of :func:`collect`.
 CLAIM_COLUMNS = ("claim_cdep", "claim_cd_logit", "claim_cd_strict", "claim_weights", "claim_rrr")
 

@@ -97,15 +97,8 @@ def tables(results_dir: Path, out: Path, raw) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compas_path", type=Path, default=Path("../shared/datasets/compas/compas-two-years.csv"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--methods", nargs="+", default=list(common.METHODS), choices=common.METHODS)
-    parser.add_argument("--penalties", nargs="+", default=list(common.PENALTY_GRID), choices=list(common.PENALTY_GRID))
-    parser.add_argument("--strengths", type=float, nargs="+", default=None, help="λ grid (default: PENALTY_GRID)")
     parser.add_argument("--nr_epochs", type=int, default=30)
-    parser.add_argument("--results_dir", type=Path, default=Path("results/cdep/compas"))
-    parser.add_argument("--out", type=Path, default=Path("docs/figures/cdep"))
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--tables_only", action="store_true")
+    common.add_grid_arguments(parser, seeds=[0, 1, 2, 3, 4], results_dir="results/cdep/compas")
     return parser
 
 

@@ -182,14 +182,8 @@ def gaming_figure(runs: pd.DataFrame, path: Path, draw) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", type=int, nargs="+", default=list(DATASETS), help="OpenML ids (binary)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--methods", nargs="+", default=list(common.METHODS), choices=common.METHODS)
-    parser.add_argument("--penalties", nargs="+", default=list(common.PENALTY_GRID), choices=list(common.PENALTY_GRID))
     parser.add_argument("--openml_cache_dir", type=Path, default=None)
-    parser.add_argument("--results_dir", type=Path, default=Path("results/cdep/decoy_feature"))
-    parser.add_argument("--out", type=Path, default=Path("docs/figures/cdep"), help="tables and figures")
-    parser.add_argument("--workers", type=int, default=1, help="parallel cells of the sweep")
-    parser.add_argument("--tables_only", action="store_true", help="only read the runs and write the outputs")
+    common.add_grid_arguments(parser, seeds=[0, 1, 2, 3, 4], results_dir="results/cdep/decoy_feature", strengths=False)
     return parser
 
 
