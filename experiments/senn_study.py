@@ -47,6 +47,8 @@ DEV_DATASETS: tuple[int, ...] = (31, 37, 1464, 54, 11, 29, 50, 1063)
 SENSITIVITY_DATASETS: tuple[int, ...] = (31, 29, 1063)
 METRICS = ("test_accuracy", "test_auroc", "test_lipschitz_discrete", "test_lipschitz_continuous",
            "test_removal_faithfulness")  # fmt: skip
+#: SENN's own stability of the relevances θ alone (learned concepts only; ``xai.stability.relevance_lipschitz``).
+RELEVANCE_METRICS = ("test_relevance_lipschitz", "test_relevance_lipschitz_input")
 
 
 def lambda_name(value: float) -> str:
@@ -72,7 +74,39 @@ def run_cell(argv: Sequence[str], results_dir: Path) -> dict[str, Any]:
 
 
 def _row(report: dict[str, Any], **keys: Any) -> dict[str, Any]:
-    return {**keys, **{metric: report.get(metric, np.nan) for metric in METRICS}, "train_time": report["train_time"]}
+    metrics = (*METRICS, *RELEVANCE_METRICS)
+    return {**keys, **{metric: report.get(metric, np.nan) for metric in metrics}, "train_time": report["train_time"]}
+
+
+def with_relevance_stability(report: dict[str, Any], results_dir: Path) -> dict[str, Any]:
+    """``report`` with SENN's relevance stability, recomputed from the saved model for runs made before the runner
+    reported it (learned concepts only; other reports are returned as they are).
+
+    The run's model is reloaded (``experiments.saved_run.load_run``) and its split rebuilt from the run's seed;
+    :func:`xai.stability.explanation_metrics` then evaluates the same rows as the run did, so the recomputed
+    explanation Lipschitz estimates must equal the saved ones (checked: a mismatch is an error).
+    """
+    if report["method"] not in ("senn", "disenn") or RELEVANCE_METRICS[0] in report:
+        return report
+    from experiments.cli import load_raw_dataset, split_dataset
+    from experiments.results import results_path
+    from experiments.saved_run import load_run
+    from xai.stability import explanation_metrics
+
+    run = results_path(results_dir, report["method"], str(report["dataset_id"]), report["seed"], report["variant"])
+    path = run.parent
+    saved = load_run(path)
+    if not saved.spec.explains_concepts(saved.model):
+        return report
+    config = report["config"]
+    raw = load_raw_dataset(config)
+    split = split_dataset(raw, config, encoding_type=config.get("encoding_type") or saved.spec.encoding)
+    scores = explanation_metrics(saved.spec, saved.model, split, reference=config.get("reference", "mean"),
+                                 seed=report["seed"])  # fmt: skip
+    for key in ("test_lipschitz_discrete", "test_removal_faithfulness"):
+        if not np.isclose(scores[key], report[key], rtol=1e-4, atol=1e-6):
+            raise RuntimeError(f"{path}: recomputed {key} {scores[key]} differs from the saved {report[key]}")
+    return {**report, **{key: scores[key] for key in RELEVANCE_METRICS}}
 
 
 def summarise(frame: pd.DataFrame, by: list[str], columns: Sequence[str]) -> pd.DataFrame:
@@ -81,6 +115,11 @@ def summarise(frame: pd.DataFrame, by: list[str], columns: Sequence[str]) -> pd.
     summary = grouped.mean().add_suffix("_mean").join(grouped.std().add_suffix("_sd"))
     summary.insert(0, "seeds", grouped.size())
     return summary.reset_index()
+
+
+def _number(value: float, digits: int) -> str:
+    """``digits`` decimals, or two significant digits in scientific notation where those decimals would hide it."""
+    return f"{value:.1e}" if value != 0 and abs(value) < 10**-digits else f"{value:.{digits}f}"
 
 
 def markdown(frame: pd.DataFrame, columns: Sequence[str], digits: int = 3) -> str:
@@ -95,7 +134,9 @@ def markdown(frame: pd.DataFrame, columns: Sequence[str], digits: int = 3) -> st
                 continue
             sd = frame.get(f"{base}_sd")
             out[base] = [
-                f"{m:.{digits}f}" + ("" if sd is None or not np.isfinite(s) else f" ± {s:.{digits}f}")
+                "–"
+                if not np.isfinite(m)
+                else _number(m, digits) + ("" if not np.isfinite(s) else f" ± {_number(s, digits)}")
                 for m, s in zip(frame[column], sd if sd is not None else np.full(len(frame), np.nan), strict=True)
             ]
         else:
@@ -140,15 +181,24 @@ def lambda_study(args: argparse.Namespace) -> None:
                 variant = f"{'ae-' if dataset == 'digits' else ''}e{args.nr_epochs}-{lambda_name(value)}"
                 argv = ["--method", "senn", *data, *epochs, "--robust_reg", str(value), "--seed", str(seed)]
                 report = run_cell([*argv, "--variant", variant], args.results_dir)
+                if dataset == "digits":
+                    report = with_relevance_stability(report, args.results_dir)
                 rows.append(_row(report, dataset=dataset, model=model, robust_reg=value, seed=seed))
     frame = pd.DataFrame(rows)
-    summary = summarise(frame, ["dataset", "model", "robust_reg"], [*METRICS, "train_time"])
-    write_table(frame, summary, METRICS, args.out, "senn_lambda")
+    columns = [*METRICS, *RELEVANCE_METRICS]
+    summary = summarise(frame, ["dataset", "model", "robust_reg"], [*columns, "train_time"])
+    write_table(frame, summary, columns, args.out, "senn_lambda")
     lambda_figure(summary, args.out / "senn_lambda.png")
 
 
+def _lambda_tick(value: float) -> str:
+    """``0``, ``1e-4``, ``0.01``, ``1``: short enough for six ticks side by side."""
+    return "0" if value == 0 else f"1e{round(np.log10(value))}" if value < 0.01 else f"{value:g}"
+
+
 def lambda_figure(summary: pd.DataFrame, path: Path) -> None:
-    """Per dataset: test accuracy against λ (left axis) and the continuous Lipschitz estimate (right axis)."""
+    """Per dataset: test accuracy against λ (left axis) and the continuous Lipschitz estimate of the explanation
+    (right axis); for learned concepts also SENN's estimate of the relevances alone (``test_relevance_lipschitz``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,13 +217,17 @@ def lambda_figure(summary: pd.DataFrame, path: Path) -> None:
         if len(inn):
             ax.axhline(float(inn["test_accuracy_mean"].iloc[0]), color="#D55E00", linestyle="--", label="INN")
         ax.set_xscale("log")
-        ax.set_xticks(x, ["0" if value == 0 else f"{value:g}" for value in part["robust_reg"]])
+        ax.set_xticks(x, [_lambda_tick(value) for value in part["robust_reg"]])
         ax.set_xlabel("λ (robust_reg)")
         ax.set_ylabel("test accuracy")
         ax.set_title(dataset)
         twin = ax.twinx()
         twin.plot(x, part["test_lipschitz_continuous_mean"], color="#555555", marker="s", linestyle=":",
-                  label="Lipschitz (continuous)")  # fmt: skip
+                  label="Lipschitz of θ·(h − h(m)) (continuous)")  # fmt: skip
+        relevance = part.get("test_relevance_lipschitz_mean")
+        if relevance is not None and relevance.notna().any():
+            twin.plot(x, relevance, color="#4477AA", marker="^", linestyle="--",
+                      label="Lipschitz of θ per ‖Δh‖ (SENN's)")  # fmt: skip
         twin.set_yscale("log")
         twin.set_ylabel("local Lipschitz estimate (lower: more stable)")
         handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
@@ -293,10 +347,11 @@ def concept_study(args: argparse.Namespace) -> None:
         for seed in args.seeds[: 3 if name == "disenn" else 1]:
             variant = [] if name == "disenn" else ["--variant", "autoencoder"]
             report = run_cell([*method, "--dataset", "digits", "--seed", str(seed), *variant], args.results_dir)
+            report = with_relevance_stability(report, args.results_dir)
             rows.append(_row(report, dataset="digits", model=name, seed=seed))
     frame = pd.DataFrame(rows)
-    write_table(frame, summarise(frame, ["dataset", "model"], [*METRICS, "train_time"]), [*METRICS, "train_time"],
-                args.out, "senn_digits")  # fmt: skip
+    columns = [*METRICS, *RELEVANCE_METRICS, "train_time"]
+    write_table(frame, summarise(frame, ["dataset", "model"], columns), columns, args.out, "senn_digits")
     concept_figures(args.out)
 
 

@@ -19,6 +19,7 @@ from xai.stability import (
     concept_removal_faithfulness,
     explained_columns,
     neighbour_radius,
+    relevance_lipschitz,
     removal_drops,
     removal_faithfulness,
 )
@@ -65,7 +66,10 @@ def test_cli_runs_write_exact_explanations_and_senn_metrics(tmp_path, method, da
         assert report["feature_importances"] == {} and report["top_10_features"] == []
         assert sum(report["concept_importances"].values()) == pytest.approx(1.0)
         assert "concepts" in report["explanation_metrics"]["removal"]
+        for key in ("test_relevance_lipschitz", "test_relevance_lipschitz_input"):
+            assert np.isfinite(report[key]) and report[key] >= 0, key
     else:
+        assert "test_relevance_lipschitz" not in report  # identity concepts: h = x, the estimates above suffice
         assert arrays["explainer"] == "senn" and arrays["feature_names"].tolist() == report["feature_names"]
         assert sum(report["feature_importances"].values()) == pytest.approx(1.0)
         assert report["config"]["model_params"]["robust_reg"] == 0.1
@@ -212,6 +216,24 @@ def test_concept_removal_faithfulness_follows_senn():
     np.testing.assert_allclose(score.per_row, [1.0, expected])
 
 
+def test_relevance_lipschitz_follows_senn_modes_1_and_2():
+    X = np.array([[0.0, 0.0], [5.0, 5.0]])
+    pool = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [5.0, 5.0]])
+    theta = np.array([[1.0, 0.0], [2.0, 2.0]])
+    pool_theta = np.array([[1.0, 0.0], [1.0, 3.0], [5.0, 0.0], [2.0, 2.0]])
+    h = np.array([[0.0], [1.0]])
+    pool_h = np.array([[0.0], [2.0], [0.5], [1.0]])
+    scores = relevance_lipschitz(theta[:, :, None], h, X, pool_theta[:, :, None], pool_h, pool, radius=2.5)
+    # Row 0's neighbours (the row itself, distance 0, excluded): pool 1 (|Δθ| 3, |Δx| 1, |Δh| 2) and pool 2
+    # (|Δθ| 4, |Δx| 2, |Δh| 0.5); mode 1 max(3, 2) = 3, mode 2 max(1.5, 8) = 8. Row 1 has none within 2.5.
+    np.testing.assert_allclose(scores["input"].per_row, [3.0, np.nan])
+    np.testing.assert_allclose(scores["concepts"].per_row, [8.0, np.nan])
+    assert scores["input"].value == 3.0 and scores["concepts"].value == 8.0
+    # Constant relevances: zero whatever the concepts do.
+    constant = relevance_lipschitz(np.ones((2, 2)), h, X, np.ones((4, 2)), pool_h, pool, radius=2.5)
+    assert constant["input"].value == 0.0 and constant["concepts"].value == 0.0
+
+
 def test_neighbour_radius_is_the_median_kth_neighbour_distance():
     X = np.array([[0.0], [10.0]])
     pool = np.array([[0.0], [1.0], [3.0], [10.0], [12.0], [16.0]])
@@ -311,3 +333,19 @@ def test_study_tables_summarise_seeds_and_the_lambda_figure_draws(tmp_path):
     assert "| 0.700 ± 0.141 |" in table and "test_lipschitz_continuous" not in table
     lambda_figure(summary, tmp_path / "lambda.png")
     assert (tmp_path / "lambda.png").stat().st_size > 0
+
+
+def test_relevance_stability_recomputed_from_a_saved_run_equals_the_runners(tmp_path):
+    from experiments.senn_study import RELEVANCE_METRICS, with_relevance_stability
+
+    flags = ["--conceptizer", "autoencoder", "--robust_estimator", "hutchinson", "--dataset", "digits"]
+    assert main_experiment.main(["--method", "senn", *FAST, *flags, "--output_dir", str(tmp_path)]) == 0
+    report = read_report(tmp_path / "senn" / "digits" / "0" / "output_info.json")
+    older = {key: value for key, value in report.items() if key not in RELEVANCE_METRICS}  # as before the keys
+    recomputed = with_relevance_stability(older, tmp_path)
+    for key in RELEVANCE_METRICS:
+        assert recomputed[key] == pytest.approx(report[key], rel=1e-5), key
+    assert with_relevance_stability(report, tmp_path) is report  # nothing to add
+    tampered = {**older, "test_lipschitz_discrete": older["test_lipschitz_discrete"] * 2}
+    with pytest.raises(RuntimeError, match="differs from the saved"):
+        with_relevance_stability(tampered, tmp_path)

@@ -13,7 +13,9 @@ Alvarez-Melis & Jaakkola (2018) ask two things of a local explanation ``e(x)``:
   exactly linear around the row). For learned concepts, a concept can only be removed inside the aggregator,
   with θ(x) held fixed: the drop is then ``θ_k(x)·(h_k(x) − h_k(m))`` exactly, which would correlate 1 with the
   attribution by construction; :func:`concept_removal_faithfulness` follows the paper instead and correlates
-  the drops with the relevances ``θ_k(x)``.
+  the drops with the relevances ``θ_k(x)``. For learned concepts :func:`relevance_lipschitz` also gives SENN's
+  own stability estimate of the relevances alone, ``‖θ(x) − θ(z)‖ / ‖h(x) − h(z)‖`` (the quantity of the SENN
+  paper's figures), beside the estimate of the whole explanation.
 
 :func:`explanation_metrics` runs all three for a registered method's fitted model on a seeded subset of the test
 rows, on the explanation the method reports (``spec.explain``: the attribution vector over features, or over
@@ -167,6 +169,46 @@ def concept_removal_faithfulness(
     return _score(row_correlation(chosen, drops), drops=drops)
 
 
+def relevance_lipschitz(
+    relevances: np.ndarray,
+    activations: np.ndarray,
+    X: np.ndarray,
+    pool_relevances: np.ndarray,
+    pool_activations: np.ndarray,
+    pool: np.ndarray,
+    radius: float,
+) -> dict[str, Score]:
+    """SENN's own stability estimates of the relevances θ alone, over the dataset neighbours within ``radius``.
+
+    The SENN code's ``sample_local_lipschitz`` takes, for each row, the neighbour that maximises
+    ``‖θ(x) − θ(z)‖₂ / ‖x − z‖₂`` (its mode 1) or ``‖θ(x) − θ(z)‖₂ / ‖h(x) − h(z)‖₂`` (mode 2, its default: the
+    relevances' change per change of the concepts, which is what the robustness loss asks to be small). Unlike
+    :func:`xai.metrics.lipschitz_discrete` of the explanation ``θ·(h − h(m))``, neither sees the activations'
+    scale in the numerator. The neighbours are the pool rows within ``radius`` of the row in input space (as the
+    discrete estimate); a pair with equal concepts is skipped in mode 2; NaN for a row without a neighbour.
+
+    Returns:
+        ``{"input": mode 1, "concepts": mode 2}``.
+
+    Shape:
+        relevances ``(N, K, C)`` (or ``(N, K)``), activations ``(N, K)``, X ``(N, D)``; the pool's ``(M, ...)``
+        -> per_row ``(N,)`` each
+    """
+    theta = np.asarray(relevances, dtype=np.float64).reshape(len(relevances), -1)
+    pool_theta = np.asarray(pool_relevances, dtype=np.float64).reshape(len(pool_relevances), -1)
+    change = cdist(theta, pool_theta)
+    distance = cdist(np.asarray(X, dtype=np.float64), np.asarray(pool, dtype=np.float64))
+    concept_distance = cdist(np.asarray(activations, dtype=np.float64), np.asarray(pool_activations, np.float64))
+    near = (distance > 0) & (distance <= radius)
+    scores = {}
+    for name, denominator in (("input", distance), ("concepts", concept_distance)):
+        valid = near & (denominator > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(valid, change / np.where(valid, denominator, 1.0), -np.inf).max(axis=1)
+        scores[name] = _score(np.where(np.isfinite(ratio), ratio, np.nan))
+    return scores
+
+
 def neighbour_radius(X: np.ndarray, pool: np.ndarray, k: int = K_NEIGHBOURS) -> float:
     """The median, over the rows of ``X``, of the distance to their ``k``-th nearest (distinct) row of ``pool``.
 
@@ -202,8 +244,11 @@ def explanation_metrics(
     units: standardised numerical columns) clipped to the training range.
 
     Returns:
-        ``test_lipschitz_discrete``, ``test_lipschitz_continuous``, ``test_removal_faithfulness`` (floats) and an
-        ``explanation_metrics`` block with the settings, the discrete estimate's coverage and what was removed.
+        ``test_lipschitz_discrete``, ``test_lipschitz_continuous``, ``test_removal_faithfulness`` (floats), for
+        learned concepts also SENN's estimates of the relevances alone (:func:`relevance_lipschitz`:
+        ``test_relevance_lipschitz``, per change of the concepts, and ``test_relevance_lipschitz_input``, per change
+        of the input), and an ``explanation_metrics`` block with the settings, the discrete estimate's coverage and
+        what was removed.
         Methods fed frames (native categoricals) get only the block, saying why.
     """
     if spec.input_kind != "matrix":
@@ -239,6 +284,14 @@ def explanation_metrics(
             extras["relevances"], extras["activations"], extras["reference_activations"], columns
         )
         removal = "concepts: relevance θ_k(x) vs the drop θ_k(x)·(h_k(x) − h_k(m)) with θ(x) held fixed (SENN)"
+        pooled = spec.explain(model, split, pool, reference=reference).extras
+        relevance = relevance_lipschitz(
+            extras["relevances"], extras["activations"], X, pooled["relevances"], pooled["activations"], pool, radius
+        )
+        concept_scores = {
+            "test_relevance_lipschitz": relevance["concepts"].value,
+            "test_relevance_lipschitz_input": relevance["input"].value,
+        }
     else:
         groups = [np.flatnonzero(split.input_to_feature == feature) for feature in range(len(split.feature_names))]
         point = attribution.reference if attribution.reference is not None else X_train.mean(axis=0)
@@ -246,10 +299,12 @@ def explanation_metrics(
             lambda points: spec.output(model, points), X, attribution.values, point, groups, columns
         )
         removal = f"features set to the reference ({attribution.reference_name}); attribution vs drop"
+        concept_scores = {}
     return {
         "test_lipschitz_discrete": discrete.value,
         "test_lipschitz_continuous": continuous.value,
         "test_removal_faithfulness": faithfulness.value,
+        **concept_scores,
         "explanation_metrics": {
             "explanation": f"{attribution.explainer} over {'concepts' if concepts else 'features'}, every output",
             "output": attribution.output_name,
