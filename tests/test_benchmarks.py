@@ -47,3 +47,19 @@ def test_inn_overhead_prints_the_four_networks(capsys):
     names = [line.split("|")[1].strip() for line in lines[1:]]
     assert names == ["tabresnet", "wide head", "inn, weight_norm 0", "inn"]
     assert lines[1].split("|")[3].strip() == "1.000"  # TabResNet against itself
+
+
+def test_ground_truth_noise_falls_with_the_sample_count(capsys):
+    script = load_script("xai_ground_truth_noise")
+    args = script.build_parser().parse_args(
+        ["--model", "tabresnet", "--nr_epochs", "1", "--n_train", "100", "--n_test", "10", "--samples", "20", "320"]
+    )
+    rows = script.measure(args)
+    assert [row["samples"] for row in rows] == [20, 320]
+    small, large = rows
+    # Independent streams: the two estimates differ, less so with 16 times the draws (about 16 times less variance).
+    assert 0 < large["noise_var"] < small["noise_var"] / 4
+    assert small["corr"] < large["corr"] <= 1
+    assert script.main(["--model", "tabresnet", "--nr_epochs", "1", "--n_train", "100", "--n_test", "5",
+                        "--samples", "20"]) == 0  # fmt: skip
+    assert "| 20 |" in capsys.readouterr().out
