@@ -117,13 +117,10 @@ def summarise(frame: pd.DataFrame, by: list[str], columns: Sequence[str]) -> pd.
     return summary.reset_index()
 
 
-def _number(value: float, digits: int) -> str:
-    """``digits`` decimals, or two significant digits in scientific notation where those decimals would hide it."""
-    return f"{value:.1e}" if value != 0 and abs(value) < 10**-digits else f"{value:.{digits}f}"
-
-
 def markdown(frame: pd.DataFrame, columns: Sequence[str], digits: int = 3) -> str:
     """``mean ± sd`` cells for every ``<column>_mean``/``<column>_sd`` pair, other columns as they are."""
+    from plots.tables import markdown_table, mean_sd_text
+
     out = pd.DataFrame()
     for column in frame.columns:
         if column.endswith("_sd"):
@@ -134,14 +131,11 @@ def markdown(frame: pd.DataFrame, columns: Sequence[str], digits: int = 3) -> st
                 continue
             sd = frame.get(f"{base}_sd")
             out[base] = [
-                "–"
-                if not np.isfinite(m)
-                else _number(m, digits) + ("" if not np.isfinite(s) else f" ± {_number(s, digits)}")
+                mean_sd_text(m, s, digits)
                 for m, s in zip(frame[column], sd if sd is not None else np.full(len(frame), np.nan), strict=True)
             ]
         else:
             out[column] = frame[column]
-    from plots.tables import markdown_table
 
     return markdown_table(out)
 

@@ -19,6 +19,26 @@ from plots.style import method_label, metric_label
 _CORRELATION_NAMES = {"spearman": "Spearman's rank correlation (rho)", "kendall": "Kendall's rank correlation (tau-b)"}
 
 
+def number_text(value: float, digits: int = 3) -> str:
+    """Fixed point with ``digits`` decimals; small or huge values in scientific notation; ``–`` if not finite."""
+    if not np.isfinite(value):
+        return "–"
+    if value != 0 and (abs(value) < 10 ** -(digits - 1) or abs(value) >= 1e4):
+        return f"{value:.{digits - 1}e}"
+    return f"{value:.{digits}f}"
+
+
+def mean_sd_text(mean: float, std: float, digits: int = 3, bold: Any = None) -> str:
+    """``mean ± sd``, the sd in the mean's notation (fixed decimals, or scientific like the mean); the mean alone
+    where either is not finite. ``bold`` (optional) wraps the mean's text."""
+    text = number_text(mean, digits)
+    shown = bold(text) if bold is not None else text
+    if not (np.isfinite(mean) and np.isfinite(std)):
+        return shown
+    spread = f"{std:.1e}" if "e" in text else f"{std:.{digits}f}"
+    return f"{shown} ± {spread}"
+
+
 def markdown_escape(text: str) -> str:
     """``text`` safe inside a Markdown table cell."""
     return text.replace("|", "\\|")

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from data.synthetic import TARGETS, SyntheticData, make_synthetic
+from plots.tables import mean_sd_text, number_text
 from xai.metrics import (
     METRICS,
     MetricResult,
@@ -793,23 +794,9 @@ def _test_errors(table: pd.DataFrame, entries: Sequence[str]) -> list[tuple[str,
     return out
 
 
-def _number(value: float, digits: int) -> str:
-    """Fixed point with ``digits`` decimals; small or huge values in scientific notation."""
-    if not np.isfinite(value):
-        return "–"
-    if value != 0 and (abs(value) < 10 ** -(digits - 1) or abs(value) >= 1e4):
-        return f"{value:.{digits - 1}e}"
-    return f"{value:.{digits}f}"
-
-
 def _cell(mean: float, std: float, n_seeds: int, digits: int, bold: Callable[[str], str]) -> str:
     """``mean ± sd`` with the sd in the mean's notation (fixed decimals, or scientific like the mean)."""
-    text = _number(mean, digits)
-    formatted = bold(text)
-    if n_seeds < 2 or not np.isfinite(std):
-        return formatted
-    spread = f"{std:.1e}" if "e" in text else f"{std:.{digits}f}"
-    return f"{formatted} ± {spread}"
+    return mean_sd_text(mean, std if n_seeds >= 2 else math.nan, digits, bold)
 
 
 def table_markdown(table: pd.DataFrame, *, digits: int = 3, rho: float = 0.0) -> str:
@@ -829,7 +816,7 @@ def table_markdown(table: pd.DataFrame, *, digits: int = 3, rho: float = 0.0) ->
         lines.append(f"| {metric_label(metric)} | {dataset_label(dataset)} | " + " | ".join(texts) + " |")
     lines.append("| **Wins** | | " + " | ".join(str(wins) for wins in _wins(table, entries)) + " |")
     for dataset, errors in _test_errors(table, entries):
-        values = " | ".join(_number(error, digits) for error in errors)
+        values = " | ".join(number_text(error, digits) for error in errors)
         lines.append(f"| model test MSE | {dataset_label(dataset)} | {values} |")
     seeds = int(table["n_seeds"].max()) if len(table) else 0
     caption = (
@@ -873,7 +860,7 @@ def table_latex(table: pd.DataFrame, *, digits: int = 3, rho: float = 0.0) -> st
     for dataset, errors in _test_errors(table, entries):
         lines.append(
             f"model test MSE & {_latex_escape(dataset_label(dataset))} & "
-            + " & ".join(_number(error, digits) for error in errors)
+            + " & ".join(number_text(error, digits) for error in errors)
             + r" \\"
         )
     lines += [r"\bottomrule", r"\end{tabular}"]
