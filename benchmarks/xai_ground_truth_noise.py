@@ -32,15 +32,19 @@ import numpy as np  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from data.synthetic import TARGETS
+    from experiments.cli import positive_int
+    from methods import REGISTRY
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="gaussianNonLinearAdditive", help="a synthetic target")
-    parser.add_argument("--model", default="inn", help="a registered method, at its registry defaults")
-    parser.add_argument("--rho", type=float, default=0.0)
+    parser.add_argument("--dataset", default="gaussianNonLinearAdditive", choices=TARGETS, help="a synthetic target")
+    parser.add_argument("--model", default="inn", choices=sorted(REGISTRY), help="a method, at its registry defaults")
+    parser.add_argument("--rho", type=float, default=0.0, help="feature correlation, in [0, 1)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--samples", type=int, nargs="+", default=[500, 2000], help="ground-truth sample counts")
-    parser.add_argument("--nr_epochs", type=int, default=None, help="default: the registry's")
-    parser.add_argument("--n_train", type=int, default=None)
-    parser.add_argument("--n_test", type=int, default=None)
+    parser.add_argument("--samples", type=positive_int, nargs="+", default=[500, 2000], help="ground-truth draws")
+    parser.add_argument("--nr_epochs", type=positive_int, default=None, help="default: the registry's")
+    parser.add_argument("--n_train", type=positive_int, default=None)
+    parser.add_argument("--n_test", type=positive_int, default=None)
     return parser
 
 
@@ -79,7 +83,14 @@ def measure(args: argparse.Namespace) -> list[dict[str, float]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.rho < 1:
+        parser.error(f"--rho must be in [0, 1), got {args.rho}")
+    from methods import REGISTRY
+
+    if args.nr_epochs is not None and REGISTRY[args.model].kind != "neural":
+        parser.error(f"--nr_epochs applies to the networks only, not to {args.model}")
     import torch
 
     torch.set_num_threads(1)

@@ -63,3 +63,18 @@ def test_ground_truth_noise_falls_with_the_sample_count(capsys):
     assert script.main(["--model", "tabresnet", "--nr_epochs", "1", "--n_train", "100", "--n_test", "5",
                         "--samples", "20"]) == 0  # fmt: skip
     assert "| 20 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rho", "1"], "--rho must be in [0, 1)"),
+        (["--samples", "0"], "must be an integer >= 1"),
+        (["--dataset", "moons"], "invalid choice"),
+        (["--model", "ebm", "--nr_epochs", "1"], "networks only"),
+    ],
+)
+def test_ground_truth_noise_rejects_bad_input_with_exit_code_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        load_script("xai_ground_truth_noise").main(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
