@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import argtypes
 from experiments import cli
 from methods import REGISTRY, baseline_methods
 
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model = parser.add_argument_group("model")
     model.add_argument("--model_name", choices=baseline_methods(), required=True, help="the baseline to train")
-    model.add_argument("--n_jobs", type=cli.positive_int, default=1, help="CPU threads of the model")
+    model.add_argument("--n_jobs", type=argtypes.positive_int, default=1, help="CPU threads of the model")
     cli.add_method_flags(parser, [REGISTRY[method] for method in baseline_methods()])
     cli.add_data_arguments(parser)
     cli.add_run_arguments(parser)

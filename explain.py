@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import argtypes
 from errors import UserError
 from experiments import cli
 from explainers import POSTHOC_EXPLAINERS, POSTHOC_LABELS
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from experiments.saved_run import Rows, SavedRun
-    from explainers.attribution import Attribution
+    from models.attribution import Attribution
 
 #: The network explainers of this script; every post-hoc explainer of the registry follows (its ``cd`` adapter is
 #: the same CD as ``cd`` here).
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     rows = parser.add_argument_group("rows")
     rows.add_argument(
         "--rows",
-        type=cli.non_negative_int,
+        type=argtypes.non_negative_int,
         nargs="+",
         default=None,
         metavar="ROW",
@@ -93,14 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="relevant_first",
         help="cd/acd: how activations split between a group and the rest (see docs/explain.md)",
     )
-    explaining.add_argument("--seed", type=cli.non_negative_int, default=0, help="seed of sampling explainers")
+    explaining.add_argument("--seed", type=argtypes.non_negative_int, default=0, help="seed of sampling explainers")
     explaining.add_argument("--predict_only", action="store_true", help="write the predictions only")
     output = parser.add_argument_group("output")
     output.add_argument("--out", type=Path, default=None, help="output folder (default: see the module docstring)")
     output.add_argument(
-        "--figures", type=cli.non_negative_int, default=5, help="figures for this many of the first rows"
+        "--figures", type=argtypes.non_negative_int, default=5, help="figures for this many of the first rows"
     )
-    output.add_argument("--top_k", type=cli.positive_int, default=10, help="features shown in a waterfall")
+    output.add_argument("--top_k", type=argtypes.positive_int, default=10, help="features shown in a waterfall")
     return parser
 
 
@@ -255,8 +256,8 @@ def _network_explanation(
 
 
 def _posthoc_explanation(saved: SavedRun, inputs: Any, explainer: str, reference: str, seed: int) -> Attribution:
-    from explainers.attribution import reference_point
     from explainers.posthoc import target_from_estimator
+    from models.attribution import reference_point
 
     spec = saved.spec
     if spec.input_kind == "frame":

@@ -16,6 +16,7 @@ import argparse
 import sys
 from typing import Any
 
+import argtypes
 from experiments import cli
 from methods import REGISTRY, neural_methods
 
@@ -37,16 +38,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the neural method (default {DEFAULT_METHOD}; --interpretable means inn)",
     )
     model.add_argument("--interpretable", action="store_true", help="train INN (the original flag; = --method inn)")
-    model.add_argument("--nr_blocks", type=cli.non_negative_int, default=2, help="residual blocks")
-    model.add_argument("--hidden_size", type=cli.positive_int, default=128, help="units per hidden layer")
-    model.add_argument("--nr_epochs", type=cli.positive_int, default=100, help="training epochs")
+    model.add_argument("--nr_blocks", type=argtypes.non_negative_int, default=2, help="residual blocks")
+    model.add_argument("--hidden_size", type=argtypes.positive_int, default=128, help="units per hidden layer")
+    model.add_argument("--nr_epochs", type=argtypes.positive_int, default=100, help="training epochs")
     model.add_argument(
-        "--batch_size", type=cli.batch_size, default=64, help="batch size (>= 2: batch norm needs two rows)"
+        "--batch_size", type=argtypes.batch_size, default=64, help="batch size (>= 2: batch norm needs two rows)"
     )
-    model.add_argument("--learning_rate", type=cli.positive_float, default=0.01, help="peak learning rate of Adam")
-    model.add_argument("--weight_decay", type=cli.non_negative_float, default=0.01, help="Adam's L2 weight decay")
+    model.add_argument("--learning_rate", type=argtypes.positive_float, default=0.01, help="peak learning rate of Adam")
+    model.add_argument("--weight_decay", type=argtypes.non_negative_float, default=0.01, help="Adam's L2 weight decay")
     model.add_argument(
-        "--weight_norm", type=cli.non_negative_float, default=0.1, help="L1 penalty on INN's generated weights"
+        "--weight_norm", type=argtypes.non_negative_float, default=0.1, help="L1 penalty on INN's generated weights"
     )
     model.add_argument(
         "--weight_norm_scale",
@@ -62,12 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="inputs of INN's per-example linear models: raw (the paper) or standardised with the training mean and "
         "std (the hypernetwork still reads the raw inputs)",
     )
-    model.add_argument("--dropout", type=cli.dropout_rate, default=0.0, help="dropout in the residual blocks")
+    model.add_argument("--dropout", type=argtypes.dropout_rate, default=0.0, help="dropout in the residual blocks")
     model.add_argument(
-        "--augmentation_probability", type=cli.probability, default=0.0, help="chance that a batch is augmented"
+        "--augmentation_probability", type=argtypes.probability, default=0.0, help="chance that a batch is augmented"
     )
-    model.add_argument("--scheduler_t_mult", type=cli.at_least_one, default=2.0, help="cosine cycle growth (>= 1)")
-    model.add_argument("--nr_restarts", type=cli.positive_int, default=3, help="cosine cycles = snapshots")
+    model.add_argument("--scheduler_t_mult", type=argtypes.at_least_one, default=2.0, help="cosine cycle growth (>= 1)")
+    model.add_argument("--nr_restarts", type=argtypes.positive_int, default=3, help="cosine cycles = snapshots")
     model.add_argument(
         "--class_balance",
         choices=("weight", "oversample", "none"),
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     model.add_argument(
         "--threads",
-        type=cli.positive_int,
+        type=argtypes.positive_int,
         default=None,
         help="CPU threads while training (default: 1 for batches up to 512x128, else torch's, OMP_NUM_THREADS)",
     )

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import argtypes
 from experiments import cli
 
 
@@ -51,7 +52,7 @@ def _param(text: str) -> tuple[str, str, Any]:
 
 def _samples(text: str) -> int | str:
     """argparse type of ``--kernel_shap_samples``: ``auto`` or a positive count."""
-    return text if text == "auto" else cli.positive_int(text)
+    return text if text == "auto" else argtypes.positive_int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     from data.synthetic import TARGETS
     from explainers import POSTHOC_EXPLAINERS
     from methods import REGISTRY
-    from xai.benchmark import BENCHMARK_METRICS, DEFAULT_MODELS, DEFAULT_POSTHOC_MODELS, DEFAULT_RHOS
+    from studies.xai_bench import BENCHMARK_METRICS, DEFAULT_MODELS, DEFAULT_POSTHOC_MODELS, DEFAULT_RHOS
 
     parser = argparse.ArgumentParser(
         description="XAI-Bench synthetic benchmark: INN's own explanations against post-hoc explainers. "
@@ -80,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"feature correlations in [0, 1) (default {' '.join(map(str, DEFAULT_RHOS))})",
     )
     data.add_argument("--seeds", nargs="+", default=None, help="seeds of data, models and metrics (default 0 1 2)")
-    data.add_argument("--d", type=cli.positive_int, default=None, help="features (default 5)")
-    data.add_argument("--n_train", type=cli.positive_int, default=None, help="training rows (default 1000)")
-    data.add_argument("--n_test", type=cli.positive_int, default=None, help="explained test rows (default 100)")
-    data.add_argument("--noise", type=cli.non_negative_float, default=None, help="target noise sd (default 0.01)")
+    data.add_argument("--d", type=argtypes.positive_int, default=None, help="features (default 5)")
+    data.add_argument("--n_train", type=argtypes.positive_int, default=None, help="training rows (default 1000)")
+    data.add_argument("--n_test", type=argtypes.positive_int, default=None, help="explained test rows (default 100)")
+    data.add_argument("--noise", type=argtypes.non_negative_float, default=None, help="target noise sd (default 0.01)")
     models = parser.add_argument_group("models and explainers")
     registered = [model for model in DEFAULT_MODELS if model in REGISTRY]
     models.add_argument(
@@ -114,26 +115,38 @@ def build_parser() -> argparse.ArgumentParser:
     metrics = parser.add_argument_group("metrics and their costs")
     metrics.add_argument("--metrics", nargs="+", default=None, help=f"default all: {' '.join(BENCHMARK_METRICS)}")
     metrics.add_argument(
-        "--gt_samples", type=cli.positive_int, default=None, help="observational ground truth: draws (default 20000)"
+        "--gt_samples",
+        type=argtypes.positive_int,
+        default=None,
+        help="observational ground truth: draws (default 20000)",
     )
     metrics.add_argument(
-        "--gt_background", type=cli.positive_int, default=None, help="interventional ground truth: draws (default 1000)"
+        "--gt_background",
+        type=argtypes.positive_int,
+        default=None,
+        help="interventional ground truth: draws (default 1000)",
     )
     metrics.add_argument(
-        "--faithfulness_samples", type=cli.positive_int, default=None, help="(monotonicity too; default 100)"
+        "--faithfulness_samples", type=argtypes.positive_int, default=None, help="(monotonicity too; default 100)"
     )
-    metrics.add_argument("--infidelity_perturbations", type=cli.positive_int, default=None, help="(default 1000)")
+    metrics.add_argument("--infidelity_perturbations", type=argtypes.positive_int, default=None, help="(default 1000)")
     metrics.add_argument(
-        "--background_size", type=cli.positive_int, default=None, help="SHAP/BreakDown background rows (default 100)"
-    )
-    metrics.add_argument(
-        "--lime_samples", type=cli.positive_int, default=None, help="LIME samples per row (default 5000)"
-    )
-    metrics.add_argument(
-        "--lime_kernel_width", type=cli.positive_float, default=None, help="LIME kernel width / sqrt(d) (default 0.5)"
+        "--background_size",
+        type=argtypes.positive_int,
+        default=None,
+        help="SHAP/BreakDown background rows (default 100)",
     )
     metrics.add_argument(
-        "--ig_steps", type=cli.positive_int, default=None, help="integrated gradients steps (default 50)"
+        "--lime_samples", type=argtypes.positive_int, default=None, help="LIME samples per row (default 5000)"
+    )
+    metrics.add_argument(
+        "--lime_kernel_width",
+        type=argtypes.positive_float,
+        default=None,
+        help="LIME kernel width / sqrt(d) (default 0.5)",
+    )
+    metrics.add_argument(
+        "--ig_steps", type=argtypes.positive_int, default=None, help="integrated gradients steps (default 50)"
     )
     metrics.add_argument(
         "--kernel_shap_samples", type=_samples, default=None, help="KernelSHAP coalitions per row (default auto)"
@@ -163,7 +176,7 @@ def make_config(args: argparse.Namespace | dict[str, Any]) -> Any:
     """
     from errors import UserError
     from methods import REGISTRY
-    from xai import benchmark
+    from studies import xai_bench as benchmark
 
     options = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
 
@@ -219,7 +232,7 @@ def make_config(args: argparse.Namespace | dict[str, Any]) -> Any:
 
 def run(config: dict[str, Any]) -> dict[str, Any]:
     """Run the benchmark as a command line's options say; returns the summary (units, seconds, files)."""
-    from xai import benchmark
+    from studies import xai_bench as benchmark
 
     settings = make_config(config)
     output_dir = Path(config.get("output_dir") or "results/xai_benchmark")

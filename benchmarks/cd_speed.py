@@ -25,7 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data import load_dataset, prepare_split  # noqa: E402
-from explainers.cd import CD_BATCH_SIZE, RULES, CDExplainer  # noqa: E402
+from explainers.cd import CDExplainer  # noqa: E402
+from models.decomposition import CD_BATCH_SIZE, RULES  # noqa: E402
 from models.estimators import INNClassifier, TabResNetClassifier  # noqa: E402
 
 ESTIMATORS = {"inn": INNClassifier, "tabresnet": TabResNetClassifier}

@@ -20,7 +20,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explainers.cd import contextual_decomposition  # noqa: E402
+from models.decomposition import contextual_decomposition  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,9 +84,9 @@ def permutation_shap(target: Any, X: Any, *, background_size: int, max_evals: in
     """
     import numpy as np
 
-    from explainers.attribution import Attribution
     from explainers.exact_shap import import_shap, shap_array
     from explainers.posthoc import TokenModel, predict_outputs, sample_background
+    from models.attribution import Attribution
 
     shap = import_shap()
     X = np.asarray(X, dtype=np.float64)

@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from argtypes import positive_int
     from data.synthetic import TARGETS
-    from experiments.cli import positive_int
     from methods import REGISTRY
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -52,7 +52,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, float]]:
     """One row per sample count: noise variance, correlation of two estimates, seconds per estimate."""
     from data.synthetic import make_synthetic
     from methods import REGISTRY
-    from xai.benchmark import _TrainedModels, make_config, synthetic_split
+    from studies.xai_bench import _TrainedModels, make_config, synthetic_split
     from xai.metrics import row_correlation
     from xai.shapley import ground_truth_shapley
 

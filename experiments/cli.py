@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from argtypes import non_negative_float, non_negative_int, open_fraction, positive_float, positive_int
 from errors import UserError
 from experiments.results import is_complete, results_path
 from methods import VARIANT_PATTERN, MethodSpec
@@ -25,30 +26,6 @@ def add_reference_argument(group: Any, help_text: str) -> None:
     group.add_argument("--reference", choices=("mean", "zero"), default="mean", help=help_text)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = _parse(int, text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
-    return value
-
-
-def batch_size(text: str) -> int:
-    """argparse type: a batch size, an integer >= 2 (batch norm cannot train on a single row)."""
-    value = _parse(int, text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 2 (batch norm cannot train on one row), got {text}")
-    return value
-
-
-def at_least_one(text: str) -> float:
-    """argparse type: a finite float >= 1."""
-    value = _parse(float, text)
-    if not value >= 1 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 1, got {text}")
-    return value
-
-
 def variant_name(text: str) -> str:
     """argparse type: a variant name (part of a directory name)."""
     if not VARIANT_PATTERN.fullmatch(text):
@@ -56,61 +33,6 @@ def variant_name(text: str) -> str:
             f"a variant is letters, digits, '_', '.', '=' and '-' (not first), got {text!r}"
         )
     return text
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    value = _parse(int, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite float > 0."""
-    value = _parse(float, text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite float >= 0."""
-    value = _parse(float, text)
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
-
-
-def probability(text: str) -> float:
-    """argparse type: a float in [0, 1]."""
-    value = _parse(float, text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
-def open_fraction(text: str) -> float:
-    """argparse type: a float strictly between 0 and 1."""
-    value = _parse(float, text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
-    return value
-
-
-def dropout_rate(text: str) -> float:
-    """argparse type: a float in [0, 1)."""
-    value = _parse(float, text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
-
-
-def _parse(kind: type, text: str):
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {kind.__name__}, got {text!r}") from None
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:

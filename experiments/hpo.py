@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from errors import UserError
-from experiments.metrics import auroc, regression_metrics
 from experiments.results import atomic_write_bytes
 from methods import REGISTRY, MethodSpec, Mode, Space, split_inputs
+from models.metrics import auroc, regression_metrics
 
 if TYPE_CHECKING:
     import optuna

@@ -51,8 +51,8 @@ def model_params(spec: MethodSpec, config: Mapping[str, Any], mode: Mode) -> dic
 
 def evaluate(model: Any, inputs: Mapping[str, Any], split: Any) -> tuple[dict[str, float], float]:
     """Train and test metrics of a fitted model, and the inference time on both parts."""
-    from experiments.metrics import classification_metrics, regression_metrics
     from models.baselines import predict_output
+    from models.metrics import classification_metrics, regression_metrics
 
     start = time.perf_counter()
     outputs = {part: predict_output(model, X, split.task) for part, X in inputs.items()}
@@ -190,7 +190,7 @@ def reliance_step(
     seed: int,
 ) -> dict[str, Any]:
     """Behavioural reliance on ``features`` and the explanation's share of them (``xai.reliance``), timed."""
-    from experiments.metrics import auroc
+    from models.metrics import auroc
     from xai.reliance import reliance_metrics
 
     start = time.perf_counter()

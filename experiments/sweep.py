@@ -61,8 +61,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, NoReturn, Protocol
 
+from argtypes import positive_int
 from errors import UserError
-from experiments.cli import positive_int, run_main, variant_name
+from experiments.cli import run_main, variant_name
 from experiments.results import (
     ERROR_FILENAME,
     METHODS,
@@ -115,7 +116,7 @@ WARM_IMPORTS: tuple[str, ...] = (
     "openml",
     "data",
     "experiments.runner",
-    "experiments.metrics",
+    "models.metrics",
     "models.baselines",
 )
 METHOD_IMPORTS: dict[str, tuple[str, ...]] = {

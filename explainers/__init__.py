@@ -1,4 +1,4 @@
-"""Explainers: one module per method, each returning an :class:`~explainers.attribution.Attribution`.
+"""Explainers: one module per method, each returning an :class:`~models.attribution.Attribution`.
 
 Native explainers explain one kind of model exactly (or as the model itself defines it) and are named by the
 method registry (``methods.MethodSpec.explainer``); post-hoc explainers (:data:`POSTHOC_EXPLAINERS`, base and
@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from explainers.attribution import (
+from models.attribution import (
     DEFAULT_REFERENCE,
     IMPORTANCE_KINDS,
     REFERENCE_KINDS,
@@ -78,8 +78,8 @@ POSTHOC_EXPLAINERS = _Lazy(
         "maple": "explainers.maple:Maple",
         "breakdown": "explainers.breakdown:BreakDown",
         "integrated_gradients": "explainers.integrated_gradients:IntegratedGradients",
-        "gradient_x_input": "explainers.gradient_x_input:GradientXInput",
-        "cd": "explainers.contextual_decomposition:ContextualDecomposition",
+        "gradient_x_input": "explainers.gradient:GradientXInput",
+        "cd": "explainers.cd:ContextualDecomposition",
     }
 )
 #: The post-hoc explainers' labels and colours in every table and figure (native explanations use their method's

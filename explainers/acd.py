@@ -29,8 +29,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from explainers.attribution import DEFAULT_REFERENCE, ReferenceKind
-from explainers.cd import CD_BATCH_SIZE, CDExplainer, ModelView, Rule, feature_columns
+from explainers.cd import CDExplainer, ModelView, feature_columns
+from models.attribution import DEFAULT_REFERENCE, ReferenceKind
+from models.decomposition import CD_BATCH_SIZE, Rule
 
 Criterion = Literal["abs_interaction", "interaction"]
 CRITERIA: tuple[Criterion, ...] = ("abs_interaction", "interaction")
@@ -268,7 +269,7 @@ def _tree(
 class ACDExplainer(CDExplainer):
     """ACD as an explainer: flat attributions are level 0 of the hierarchy (each single feature's CD score).
 
-    ``explain`` returns the same :class:`~explainers.attribution.Attribution` as
+    ``explain`` returns the same :class:`~models.attribution.Attribution` as
     :class:`~explainers.cd.CDExplainer` (explainer id ``acd``; not exact); :meth:`hierarchies` builds the trees.
 
     Args:

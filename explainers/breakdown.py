@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from explainers.attribution import Attribution
 from explainers.posthoc import BackgroundSampleExplainer, Predict, SampleOptions, interventional_values
+from models.attribution import Attribution
 
 if TYPE_CHECKING:
     from typing import Unpack

@@ -1,12 +1,12 @@
 """Brute-force interventional SHAP: exact Shapley values over a background sample, by enumerating coalitions.
 
 ``v_x(S) = mean_b f(x_S, b_¬S)`` over the background rows ``b`` for all ``2^F`` coalitions of original features
-(a feature's columns move together), then the classical Shapley weights (``xai.shapley.shapley_matrix``). The
+(a feature's columns move together), then the classical Shapley weights (``models.shapley.shapley_matrix``). The
 values are exact for that game: ``Σ_j φ_j + v(∅) = f(x)``, and for a linear model ``φ_j = w_j (x_j − mean_b b_j)``.
 XAI-Bench's ``brutekernelshap`` ("K. SHAP" in the IMN paper's figures) computes the same game but solves the
 KernelSHAP regression without an intercept, which shifts every value by about ``v(∅)/F``; ``compat=True``
-reproduces that estimator (``xai.shapley.kernel_shap_without_intercept``). Cost: ``N · 2^F · B`` model inputs,
-sent in large batches; ``F`` is at most ``xai.shapley.MAX_SHAPLEY_FEATURES``.
+reproduces that estimator (``models.shapley.kernel_shap_without_intercept``). Cost: ``N · 2^F · B`` model inputs,
+sent in large batches; ``F`` is at most ``models.shapley.MAX_SHAPLEY_FEATURES``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explainers.attribution import Attribution
 from explainers.posthoc import BackgroundSampleExplainer, Predict, SampleOptions, interventional_values
-from xai.shapley import coalition_masks, kernel_shap_without_intercept, shapley_matrix
+from models.attribution import Attribution
+from models.shapley import coalition_masks, kernel_shap_without_intercept, shapley_matrix
 
 if TYPE_CHECKING:
     from typing import Unpack

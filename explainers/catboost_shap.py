@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from explainers.attribution import Attribution
+from models.attribution import Attribution
 
 
 class CatBoostShapExplainer:

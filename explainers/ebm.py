@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from explainers.attribution import Attribution
+from models.attribution import Attribution
 
 
 class EBMExplainer:

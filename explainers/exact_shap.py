@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from errors import MissingDependencyError
-from explainers.attribution import Attribution
 from explainers.posthoc import BackgroundSampleExplainer, TokenModel, predict_outputs
+from models.attribution import Attribution
 
 
 def import_shap() -> Any:

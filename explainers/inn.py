@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainers.attribution import Attribution, ReferenceKind
+from models.attribution import Attribution, ReferenceKind
 
 
 class INNExplainer:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from errors import MissingDependencyError
-from explainers.attribution import Attribution
 from explainers.posthoc import ExplanationTarget, FeatureGrouping, forward_arguments
 from models._runtime import flush_denormals
+from models.attribution import Attribution
 
 
 class IntegratedGradients:

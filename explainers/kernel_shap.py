@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explainers.attribution import Attribution
 from explainers.exact_shap import import_shap, shap_array, shap_inputs
 from explainers.posthoc import BackgroundSampleExplainer, Predict, SampleOptions
+from models.attribution import Attribution
 
 if TYPE_CHECKING:
     from typing import Unpack

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from errors import MissingDependencyError
-from explainers.attribution import Attribution
 from explainers.posthoc import PostHocExplainer, PostHocOptions, Predict, predict_outputs
+from models.attribution import Attribution
 
 if TYPE_CHECKING:
     from typing import Unpack

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explainers.attribution import Attribution, linear_attribution
+from models.attribution import Attribution, linear_attribution
 
 
 class LinearExplainer:

@@ -3,7 +3,7 @@
 A post-hoc explainer explains any model through functions, in captum's convention: it is constructed with the
 model's ``predict`` (numpy rows ``(M, D)`` to outputs ``(M,)`` or ``(M, C)``) or its differentiable ``forward``
 (torch), plus background rows that stand for the data, and ``explain(X)`` returns an
-:class:`~explainers.attribution.Attribution` over the ORIGINAL features.
+:class:`~models.attribution.Attribution` over the ORIGINAL features.
 
 Feature groups. A model sees ``D`` encoded input columns (one-hot blocks, several target-encoded columns of a
 multiclass task); a user thinks in ``F`` original features. ``input_to_feature`` ``(D,)`` names the feature of every
@@ -11,7 +11,7 @@ column (``data.PreparedSplit.input_to_feature``; ``None``: one column per featur
 perturb features, never single columns: removing a feature replaces ALL its columns by the same background row's
 columns, so a one-hot block always holds a valid category (:func:`interventional_values`,
 :class:`TokenModel`). Gradient explainers attribute columns and sum each feature's columns
-(``explainers.attribution.aggregate_columns``), which keeps completeness. A caller with a frame-level predict
+(``models.attribution.aggregate_columns``), which keeps completeness. A caller with a frame-level predict
 function (the original features, categorical ones as numeric codes) passes it with ``input_to_feature=None``.
 
 :class:`ExplanationTarget` bundles what an explainer may use of one fitted model; every explainer class of
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import numpy as np
 
-from explainers.attribution import Attribution, ReferenceKind, reference_point
+from models.attribution import Attribution, ReferenceKind, reference_point
 
 if TYPE_CHECKING:
     from typing import Unpack  # Python 3.11+; annotations only, so the runtime may be 3.10
@@ -150,7 +150,7 @@ class FeatureGrouping:
         """
         if self.identity:
             return values
-        from explainers.attribution import aggregate_columns
+        from models.attribution import aggregate_columns
 
         return aggregate_columns(values, self.input_to_feature, self.n_features)
 

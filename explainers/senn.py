@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from explainers.attribution import Attribution, ReferenceKind
 from explainers.inn import _network_output
+from models.attribution import Attribution, ReferenceKind
 
 
 class SENNExplainer:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from explainers.attribution import Attribution
+from models.attribution import Attribution
 
 
 class TabNetMaskExplainer:

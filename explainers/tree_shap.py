@@ -54,7 +54,7 @@ class TreeShapExplainer:
     ):
         """Attributions over the input columns ``(N, D, C)``: C = 1 (probability of the positive class, or the
         prediction) for binary tasks and regression, one probability per class otherwise."""
-        from explainers.attribution import Attribution
+        from models.attribution import Attribution
 
         try:
             import shap

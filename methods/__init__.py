@@ -18,11 +18,11 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import re
 from typing import Any
 
+import argtypes
 from methods.spec import (
     MODES,
     Choice,
@@ -219,43 +219,12 @@ _EBM_SPACE: Space = {
 }
 
 
-def _interactions(text: str) -> int | float | str:
-    """argparse type of ``--ebm_interactions``: a count (``10``), a fraction of the features (``0.5``) or ``3x``."""
-    if re.fullmatch(r"\d+(\.\d+)?x", text):
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count, a fraction or 'Nx', got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return int(value) if value >= 1 and value.is_integer() else value
-
-
-def _positive_int(text: str) -> int:
-    from experiments.cli import positive_int
-
-    return positive_int(text)
-
-
-def _non_negative_int(text: str) -> int:
-    from experiments.cli import non_negative_int
-
-    return non_negative_int(text)
-
-
-def _non_negative_float(text: str) -> float:
-    from experiments.cli import non_negative_float
-
-    return non_negative_float(text)
-
-
 #: SENN's and DiSENN's flags (flag name = estimator parameter); a flag both declare is added once.
 _SENN_FLAGS = {
     flag.name: flag
     for flag in (
-        Flag("num_concepts", "num_concepts", _positive_int, "SENN/DiSENN: number of learned concepts"),
-        Flag("robust_reg", "robust_reg", _non_negative_float, "SENN/DiSENN: λ, weight of the robustness loss"),
+        Flag("num_concepts", "num_concepts", argtypes.positive_int, "SENN/DiSENN: number of learned concepts"),
+        Flag("robust_reg", "robust_reg", argtypes.non_negative_float, "SENN/DiSENN: λ, weight of the robustness loss"),
         Flag(
             "robust_estimator",
             "robust_estimator",
@@ -263,11 +232,15 @@ _SENN_FLAGS = {
             "SENN/DiSENN: robustness loss of a multiclass task, exact or Hutchinson's one-pass estimate",
             ("exact", "hutchinson"),
         ),
-        Flag("concept_reg", "concept_reg", _non_negative_float, "SENN/DiSENN: weight of the concept loss"),
-        Flag("sparsity_reg", "sparsity_reg", _non_negative_float, "SENN: L1 weight on the autoencoder's concepts"),
-        Flag("beta", "beta", _non_negative_float, "DiSENN: β of the β-VAE's KL term"),
-        Flag("pre_beta", "pre_beta", _non_negative_float, "DiSENN: β while pre-training the β-VAE"),
-        Flag("pretrain_epochs", "pretrain_epochs", _non_negative_int, "SENN/DiSENN: concept pre-training epochs"),
+        Flag("concept_reg", "concept_reg", argtypes.non_negative_float, "SENN/DiSENN: weight of the concept loss"),
+        Flag(
+            "sparsity_reg", "sparsity_reg", argtypes.non_negative_float, "SENN: L1 weight on the autoencoder's concepts"
+        ),
+        Flag("beta", "beta", argtypes.non_negative_float, "DiSENN: β of the β-VAE's KL term"),
+        Flag("pre_beta", "pre_beta", argtypes.non_negative_float, "DiSENN: β while pre-training the β-VAE"),
+        Flag(
+            "pretrain_epochs", "pretrain_epochs", argtypes.non_negative_int, "SENN/DiSENN: concept pre-training epochs"
+        ),
         Flag(
             "conceptizer",
             "conceptizer",
@@ -408,7 +381,7 @@ REGISTRY: dict[str, MethodSpec] = {
             },
             explainer="catboost_shap",
             explanation="exact: CatBoost's interventional TreeSHAP against the reference row, in log-odds",
-            flags=(Flag("catboost_iterations", "iterations", _positive_int, "CatBoost boosting rounds"),),
+            flags=(Flag("catboost_iterations", "iterations", argtypes.positive_int, "CatBoost boosting rounds"),),
             uses_device=True,
             smoke_params={"iterations": 30},
         ),
@@ -491,15 +464,25 @@ REGISTRY: dict[str, MethodSpec] = {
             explainer="tabnet_masks",
             explanation="not additive: TabNet's attention masks per example (unsigned)",
             flags=(
-                Flag("tabnet_max_epochs", "max_epochs", _positive_int, "TabNet's most epochs"),
-                Flag("tabnet_patience", "patience", _non_negative_int, "TabNet's early-stopping patience (0: none)"),
+                Flag("tabnet_max_epochs", "max_epochs", argtypes.positive_int, "TabNet's most epochs"),
+                Flag(
+                    "tabnet_patience",
+                    "patience",
+                    argtypes.non_negative_int,
+                    "TabNet's early-stopping patience (0: none)",
+                ),
                 Flag(
                     "tabnet_batch_size",
                     "batch_size",
-                    _positive_int,
+                    argtypes.positive_int,
                     "TabNet batch size, capped at a quarter of the rows it trains on",
                 ),
-                Flag("tabnet_virtual_batch_size", "virtual_batch_size", _positive_int, "TabNet ghost batch-norm size"),
+                Flag(
+                    "tabnet_virtual_batch_size",
+                    "virtual_batch_size",
+                    argtypes.positive_int,
+                    "TabNet ghost batch-norm size",
+                ),
             ),
             uses_device=True,
             smoke_params={"max_epochs": 3, "patience": 0},
@@ -519,11 +502,13 @@ REGISTRY: dict[str, MethodSpec] = {
             explainer="ebm",
             explanation="exact: term contributions against the reference row, pair terms split by Shapley",
             flags=(
-                Flag("ebm_outer_bags", "outer_bags", _positive_int, "EBM's outer bags (more: smoother, slower)"),
+                Flag(
+                    "ebm_outer_bags", "outer_bags", argtypes.positive_int, "EBM's outer bags (more: smoother, slower)"
+                ),
                 Flag(
                     "ebm_interactions",
                     "interactions",
-                    _interactions,
+                    argtypes.interactions,
                     "EBM pair terms: a count, a fraction of the features, or 'Nx' (N times the features)",
                 ),
             ),

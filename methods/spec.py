@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import optuna
 
     from data import PreparedSplit
-    from explainers.attribution import Attribution
+    from models.attribution import Attribution
 
 Mode = Literal["classification", "regression"]
 MODES: tuple[Mode, ...] = ("classification", "regression")

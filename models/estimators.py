@@ -3,7 +3,7 @@
 The estimators take an already encoded matrix (see ``data.prepare_split``); hyperparameters are
 constructor parameters with the command-line flag names, fitted state ends in ``_``, and ``fit`` writes
 nothing to disk. ``INNClassifier.explain`` / ``INNRegressor.explain`` return the exact per-example
-linear models that produced the predictions, as an :class:`~explainers.attribution.Attribution`.
+linear models that produced the predictions, as an :class:`~models.attribution.Attribution`.
 
 Adding a network means subclassing ``_NeuralClassifier`` / ``_NeuralRegressor`` with two hooks:
 ``_build_network(n_inputs, n_outputs)`` and, for a regulariser, ``_loss(network, x, y, output, mixing)``
@@ -22,8 +22,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from explainers.attribution import Attribution, ReferenceKind, linear_attribution, reference_point
 from models._runtime import limit_threads, resolve_threads
+from models.attribution import Attribution, ReferenceKind, linear_attribution, reference_point
 from models.augmentation import Mixing
 from models.device import resolve_device
 from models.inference import predict_in_batches

@@ -33,7 +33,7 @@ not change when a constant is added to every logit; every term is a mean over th
 Training mode. CDEP's public code calls ``model.eval()`` inside its CD and never switches back, so dropout and
 batch norm silently run in evaluation mode for the rest of the epoch. Nothing here changes a module's mode:
 
-* the CD penalties run ``explainers.cd``'s per-layer rules on the live network (differentiable, in the network's
+* the CD penalties run ``models.decomposition``'s per-layer rules on the live network (differentiable, in the network's
   dtype); those rules read batch norm as the affine map of its *running* statistics and dropout as the identity,
   i.e. they decompose the network as it predicts, without calling ``eval()``. Early in training the running
   statistics lag the batch statistics; the decomposition is then of the network as it would predict at that step.
@@ -117,7 +117,7 @@ def _output_layer(
     weights). Centring is linear, so it is folded into the layer (``W ← P W``, ``b ← P b`` with ``P = I − 11ᵀ/C``
     per row) before the bias is shared out: a constant added to every class's bias then cancels exactly.
     """
-    from explainers.cd import share_bias
+    from models.decomposition import share_bias
 
     weight, bias = layer.weight, layer.bias
     if centred and n_outputs > 1:
@@ -153,7 +153,7 @@ def decompose_logits(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The CD of a network's logits (or logit differences) for a decomposed input, differentiably.
 
-    Uses ``explainers.cd``'s rules (relevant first) up to the output layer, then the output layer centred across
+    Uses ``models.decomposition``'s rules (relevant first) up to the output layer, then the output layer centred across
     classes when ``centred`` (:func:`logit_differences`), then INN's product for networks that generate weights.
     The network's mode is not changed: batch norm is read by its running statistics, dropout as the identity.
 
@@ -166,7 +166,7 @@ def decompose_logits(
     Shape:
         -> relevant ``(B, G, C)`` and total ``(B, 1, C)`` (the irrelevant part is ``total − relevant``)
     """
-    from explainers.cd import cd_inn_product, cd_module
+    from models.decomposition import cd_inn_product, cd_module
 
     body, head, generates = _body_and_head(network)
     n_outputs = network.n_outputs

@@ -42,8 +42,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 from torch.nn import functional as F
 
-from explainers.attribution import Attribution, ReferenceKind, reference_point
 from models._runtime import FlatAdam, FlatParameters, limit_threads, released, resolve_threads
+from models.attribution import Attribution, ReferenceKind, reference_point
 from models.device import resolve_device
 from models.estimators import ClassBalance, _NeuralClassifier, _NeuralRegressor
 from models.networks import NetworkOutput, _BackboneWithHead, _check_sizes, linear_logits

@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line flags of ``plots/comparison.py``."""
     import argparse
 
-    from experiments.cli import non_negative_int, open_fraction, positive_int
+    from argtypes import non_negative_int, open_fraction, positive_int
 
     parser = argparse.ArgumentParser(
         prog="plots/comparison.py",

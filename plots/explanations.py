@@ -1,7 +1,7 @@
 """Explanation figures for every method that saved an ``explanations.npz``: global importance and one example.
 
 The file is read only through :func:`experiments.results.read_explanations` and becomes the project's one
-explanation type, :class:`explainers.attribution.Attribution`. Nothing here assumes a method: what the values
+explanation type, :class:`models.attribution.Attribution`. Nothing here assumes a method: what the values
 are is read from the file and written on the figure, namely whether the explanation is exact
 (``values + rest == output``), the reference point the values are relative to (``reference_name``) and the
 explained output (``output_name``). Exact explanations get a waterfall from the base value to the output;
@@ -21,7 +21,7 @@ import pandas as pd
 
 from errors import UserError
 from experiments.results import EXPLANATIONS_FILENAME, read_explanations
-from explainers.attribution import Attribution
+from models.attribution import Attribution
 from plots.figures import shorten, text
 from plots.stats import listing, natural_sorted
 from plots.style import method_color, method_label

@@ -1,6 +1,6 @@
 """The removal test's figure (the paper's Figure 6 form): test AUROC drop against the number of features removed.
 
-Input is the tidy frame of ``experiments.faithfulness.removal_frame``: one row per (dataset, method, seed, k) with
+Input is the tidy frame of ``studies.faithfulness.removal_frame``: one row per (dataset, method, seed, k) with
 ``drop`` = AUROC of the full model minus AUROC after removing the top-``k`` features (``k = 0``: the full model,
 drop 0). :func:`draw_removal` draws one dataset on given axes (mean over seeds, bars: the smallest and largest
 seed); :func:`removal_figure` puts one panel per dataset side by side. Colours come from the method registry.

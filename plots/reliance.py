@@ -1,6 +1,6 @@
 """Claimed against behavioural reliance on forbidden features, per method and penalty (``docs/cdep.md``).
 
-Input is a tidy frame with one row per run (``experiments.cdep.common.collect``): ``method``, ``penalty``
+Input is a tidy frame with one row per run (``studies.cdep.common.collect``): ``method``, ``penalty``
 (``vanilla``, ``blind`` or a penalty id), ``strength`` (λ; NaN for vanilla and blind), ``explanation_share`` (what
 the explanation claims: the share of ``S`` in its global importance), ``test_flip_rate`` (what the model does: the
 share of test predictions that change when ``S`` is resampled) and ``test_auroc``.

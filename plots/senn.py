@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from explainers.attribution import Attribution
+from models.attribution import Attribution
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -19,9 +19,9 @@ import baseline_experiment
 from data import load_dataset, prepare_split
 from data.loading import file_dataset_key
 from experiments import runner
-from experiments.metrics import auroc
 from experiments.results import BASELINE_METHODS, EXPLANATIONS_FILENAME, read_explanations, read_report, results_path
 from methods import REGISTRY, get_method
+from models.metrics import auroc
 
 BASELINES = {method: REGISTRY[method] for method in BASELINE_METHODS}
 FAST_FLAGS = ["--catboost_iterations", "20", "--tabnet_max_epochs", "3", "--tabnet_patience", "0"]

@@ -18,16 +18,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from explainers.acd import ACDExplainer, ACDTree, acd_hierarchies
-from explainers.cd import (
+from explainers.cd import CDExplainer, cd_group_scores, cd_interaction, group_masks
+from models.decomposition import (
     RULES,
-    CDExplainer,
     cd_elementwise,
-    cd_group_scores,
     cd_inn_product,
-    cd_interaction,
     cd_module,
     contextual_decomposition,
-    group_masks,
     share_bias,
     split_input,
 )

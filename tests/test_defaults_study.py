@@ -1,6 +1,6 @@
 """Tests of the defaults study's options: every encoded input standardised (``--scale_inputs all``), INN's L1 term
 weighted by each column's standard deviation (``weight_norm_scale="std"``), the runner's sensitivity audit
-(``--audit_sensitivity``), and the study's orchestration and tables (``experiments/defaults_study``).
+(``--audit_sensitivity``), and the study's orchestration and tables (``studies/defaults_study``).
 
 Offline and fast: synthetic frames, the embedded credit-g, tiny networks and logistic regression.
 """
@@ -19,11 +19,11 @@ from scipy.stats import spearmanr
 import baseline_experiment
 import main_experiment
 from data import RawDataset, load_dataset, prepare_split
-from experiments.defaults_study import run_study
 from experiments.runner import SENSITIVITY_REPEATS
 from models.estimators import INNClassifier, INNRegressor, TabResNetClassifier
 from models.networks import NetworkOutput
 from models.training import TaskLoss
+from studies.defaults_study import run_study
 
 FAST = ["--nr_epochs", "2", "--hidden_size", "16", "--nr_blocks", "1", "--device", "cpu"]
 
@@ -284,7 +284,7 @@ def _runs(values: dict[str, dict[tuple[str, int], float]]) -> pd.DataFrame:
 
 
 def test_gaps_are_the_mean_over_datasets_with_their_spread_over_seeds():
-    from experiments.defaults_study.tabulate import gap_table
+    from studies.defaults_study.tabulate import gap_table
 
     a = {("1", 0): 0.9, ("1", 1): 0.8, ("2", 0): 0.7, ("2", 1): 0.6}
     b = {("1", 0): 0.85, ("1", 1): 0.86, ("2", 0): 0.5, ("2", 1): 0.7}
@@ -297,7 +297,7 @@ def test_gaps_are_the_mean_over_datasets_with_their_spread_over_seeds():
 
 
 def test_skipped_cells_are_filled_in_from_current_only_where_they_repeat_it():
-    from experiments.defaults_study.tabulate import complete_datasets, fill_in
+    from studies.defaults_study.tabulate import complete_datasets, fill_in
 
     current = {("31", 0): 0.8, ("37", 0): 0.7, ("37", 1): 0.75}
     runs = _runs({"inn-current": current, "inn-scaled": {("31", 0): 0.6}, "tabresnet-current": current})
@@ -316,7 +316,7 @@ def test_skipped_cells_are_filled_in_from_current_only_where_they_repeat_it():
 
 
 def test_the_zero_reference_correlation_from_a_runs_files_equals_a_run_with_the_zero_reference(tmp_path):
-    from experiments.defaults_study.tabulate import zero_reference_correlation
+    from studies.defaults_study.tabulate import zero_reference_correlation
 
     args = [*FAST, "--interpretable", "--explanation_metrics", "off", "--audit_sensitivity", "--seed", "1"]
     assert main_experiment.main([*args, "--output_dir", str(tmp_path / "mean")]) == 0
@@ -384,7 +384,7 @@ def test_a_saved_run_with_standardised_product_inputs_reloads_with_its_own_predi
 
 
 def test_point3_compares_every_method_on_the_same_seeds_only():
-    from experiments.defaults_study.tabulate import common_seeds
+    from studies.defaults_study.tabulate import common_seeds
 
     five = {("31", s): 0.8 for s in range(5)}
     runs = _runs({"inn": five, "catboost": {("31", 0): 0.7, ("31", 1): 0.7, ("37", 0): 0.6}, "tabnet": five})

@@ -23,8 +23,8 @@ import explain
 import main_experiment
 from data import FeatureEncoder, load_dataset, prepare_split
 from experiments import saved_run
-from experiments.metrics import classification_metrics
 from experiments.results import read_explanations
+from models.metrics import classification_metrics
 
 FAST = ["--nr_epochs", "2", "--hidden_size", "16", "--nr_blocks", "1", "--device", "cpu"]
 QUIET = ["--explanation_metrics", "off"]

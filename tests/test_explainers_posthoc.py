@@ -18,7 +18,7 @@ import torch
 from explainers import POSTHOC_COLORS, POSTHOC_EXPLAINERS, POSTHOC_LABELS
 from explainers.breakdown import BreakDown
 from explainers.bruteforce_shap import BruteForceShap
-from explainers.gradient_x_input import GradientXInput
+from explainers.gradient import GradientXInput
 from explainers.integrated_gradients import IntegratedGradients
 from explainers.kernel_shap import KernelShap
 from explainers.lime_tabular import Lime
@@ -251,9 +251,9 @@ def test_grouped_explainers_move_a_one_hot_block_as_one_feature() -> None:
 
 def test_grouped_kernel_shap_on_one_hot_credit_g_is_the_feature_level_closed_form(no_network) -> None:
     from data import load_dataset, prepare_split
-    from explainers.attribution import aggregate_columns
     from explainers.posthoc import sample_background, target_from_estimator
     from methods import REGISTRY
+    from models.attribution import aggregate_columns
 
     split = prepare_split(load_dataset(dataset_id=31), mode="classification", seed=0, encoding_type="onehot")
     assert split.n_inputs > split.n_features  # one-hot blocks
@@ -276,9 +276,8 @@ def test_grouped_kernel_shap_on_one_hot_credit_g_is_the_feature_level_closed_for
 
 
 def test_explainers_build_from_a_target_and_cd_explains_a_network() -> None:
-    pytest.importorskip("explainers.cd")
     from data.synthetic import make_synthetic
-    from explainers.contextual_decomposition import ContextualDecomposition
+    from explainers.cd import ContextualDecomposition
     from explainers.posthoc import target_from_estimator
     from models.estimators import TabResNetRegressor
 

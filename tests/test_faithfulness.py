@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from data import RawDataset, load_dataset, prepare_split
-from experiments import faithfulness
-from experiments.two_moons import balanced_prefix_accuracy, local_hyperplane_accuracy
 from methods import REGISTRY
+from studies import faithfulness
+from studies.two_moons import balanced_prefix_accuracy, local_hyperplane_accuracy
 from xai.removal import drop_features, fit_method, held_out_auroc, removal_curve, removal_order
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,5 @@
-"""Habits CI enforces: library layering, declared dependencies, and one set of defaults for flags and estimators."""
+"""Habits CI enforces: one import order over every package and script, declared dependencies, and one set of
+defaults for flags and estimators."""
 
 from __future__ import annotations
 
@@ -14,11 +15,29 @@ import pytest
 from methods import REGISTRY, neural_estimator_class, neural_methods
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Packages that make up the import-safe library: they import nothing from the experiment layer.
-LIBRARY = ("data", "models", "explainers")
+#: The project's import order, bottom to top (docs/DESIGN.md, "Layers"): a unit imports only itself and units below
+#: it, function-local imports included. ``scripts`` are the command-line shells in the repository root; they import
+#: no other script.
+LAYERS = (
+    "errors",
+    "argtypes",
+    "data",
+    "models",
+    "explainers",
+    "methods",
+    "xai",
+    "experiments",
+    "plots",
+    "studies",
+    "benchmarks",
+    "scripts",
+)
+SCRIPTS = ("main_experiment", "baseline_experiment", "sweep", "explain", "xai_benchmark")
 #: Project-level packages and modules (not third-party).
-PROJECT = {"data", "models", "explainers", "xai", "methods", "experiments", "plots", "errors", "tests", "benchmarks"}
-PROJECT |= {path.stem for path in ROOT.glob("*.py")}
+PROJECT = {*LAYERS, "tests"} | {path.stem for path in ROOT.glob("*.py")}
+#: The one script run by path from inside a package (``python plots/comparison.py``, as the README shows) may keep
+#: its one ``sys.path`` line; everything else runs from the repository root (``python -m studies.cdep.compas``).
+SYS_PATH_ALLOWED = {"plots/comparison.py"}
 #: Third-party modules imported under a name other than their distribution's (when metadata cannot tell).
 ALIASES = {"sklearn": "scikit-learn", "yaml": "pyyaml"}
 
@@ -30,7 +49,17 @@ def python_files(*folders: str) -> list[Path]:
     return files
 
 
+def project_sources() -> list[Path]:
+    """Every Python file of the project outside ``tests/``: the root modules and every folder's files."""
+    files = sorted(ROOT.glob("*.py"))
+    for folder in sorted(path for path in ROOT.iterdir() if path.is_dir()):
+        if not folder.name.startswith(".") and folder.name not in ("tests", "docs"):
+            files += python_files(folder.name)
+    return files
+
+
 def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top or inside functions (``ast.walk`` sees both)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names = set()
     for node in ast.walk(tree):
@@ -41,13 +70,43 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_the_library_imports_nothing_from_the_experiment_layer() -> None:
+def layer_of(path: Path) -> str:
+    """The layer of a project file: its top-level package, its module name, or ``scripts``."""
+    relative = path.relative_to(ROOT)
+    if len(relative.parts) > 1:
+        return relative.parts[0]
+    return "scripts" if relative.stem in SCRIPTS else relative.stem
+
+
+def test_every_package_and_script_has_a_place_in_the_import_order() -> None:
+    unplaced = sorted({layer_of(path) for path in project_sources()} - set(LAYERS))
+    assert not unplaced, f"add {unplaced} to LAYERS here and to the layer diagram of docs/DESIGN.md"
+
+
+def test_nothing_imports_upward_and_no_script_imports_another() -> None:
+    rank = {layer: position for position, layer in enumerate(LAYERS)}
     offenders = []
-    for path in python_files(*LIBRARY):
+    for path in project_sources():
+        layer = layer_of(path)
         for name in imported_modules(path):
-            if name.split(".")[0] in ("experiments", "plots") or name.split(".")[0].endswith("_experiment"):
-                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
-    assert not offenders, "\n".join(offenders)
+            top = name.split(".")[0]
+            if top not in PROJECT or top == "tests":
+                continue
+            target = "scripts" if top in SCRIPTS else top
+            if rank[target] > rank[layer] or (layer == target == "scripts" and top != path.stem):
+                offenders.append(f"{path.relative_to(ROOT)} ({layer}) imports {name} ({target})")
+    assert not offenders, "\n".join(sorted(offenders))
+
+
+def test_the_design_doc_states_the_enforced_order() -> None:
+    text = (ROOT / "docs" / "DESIGN.md").read_text()
+    assert " → ".join(LAYERS) in text, "docs/DESIGN.md must state the import order as enforced here"
+
+
+def test_modules_run_from_the_repository_root_without_editing_sys_path() -> None:
+    pattern = re.compile(r"sys\.path\.(insert|append)|sys\.path\[0\] =")
+    edits = {str(path.relative_to(ROOT)) for path in project_sources() if pattern.search(path.read_text())}
+    assert edits <= SYS_PATH_ALLOWED, f"sys.path edited in {sorted(edits - SYS_PATH_ALLOWED)}"
 
 
 def test_every_imported_package_is_declared_in_requirements() -> None:
@@ -57,9 +116,8 @@ def test_every_imported_package_is_declared_in_requirements() -> None:
         if line:
             declared.add(re.split(r"[<>=!~\[ ;]", line)[0].lower().replace("_", "-"))
     distributions = importlib.metadata.packages_distributions()
-    folders = ("data", "models", "explainers", "xai", "methods", "experiments", "plots", "benchmarks", "tests")
     missing = {}
-    for path in python_files(*folders) + list(ROOT.glob("*.py")):
+    for path in project_sources() + python_files("tests"):
         for name in imported_modules(path):
             top = name.split(".")[0]
             if top in PROJECT or top in sys.stdlib_module_names or top == "__future__":

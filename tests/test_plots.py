@@ -32,7 +32,7 @@ from experiments.results import (
     write_json_atomic,
     write_run_atomically,
 )
-from explainers.attribution import Attribution
+from models.attribution import Attribution
 from plots import comparison, figures, stats, tables
 from plots.style import METHOD_COLORS, METHOD_LABELS, method_color, method_label, method_order
 

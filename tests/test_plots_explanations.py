@@ -16,7 +16,7 @@ import pytest
 
 from errors import UserError
 from experiments.results import EXPLANATIONS_FILENAME, explanation_arrays, npz_bytes
-from explainers.attribution import Attribution
+from models.attribution import Attribution
 from plots import explanations as ex
 
 N_FEATURES = 14

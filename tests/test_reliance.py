@@ -134,12 +134,12 @@ def test_a_baseline_run_audits_a_feature(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The CDEP experiments' derived data (experiments/cdep): the decoy is informative in training rows only
+# The CDEP experiments' derived data (studies/cdep): the decoy is informative in training rows only
 
 
 def test_the_decoy_copies_the_label_in_training_rows_only_and_files_keep_the_protocols_split(tmp_path):
     from data import load_dataset
-    from experiments.cdep import common, decoy_feature
+    from studies.cdep import common, decoy_feature
 
     raw = load_dataset(dataset_id=31)
     paths = common.write_seed_files(raw, [3], tmp_path, decoy_feature.add_decoy, name="credit-g_decoy")
@@ -156,8 +156,8 @@ def test_the_decoy_copies_the_label_in_training_rows_only_and_files_keep_the_pro
 
 
 def test_diagonal_cells_pair_every_file_with_its_own_seed():
-    from experiments.cdep.common import diagonal_cells
     from experiments.sweep import Dataset, expand_cells
+    from studies.cdep.common import diagonal_cells
 
     # 2 datasets x 3 seeds = 6 files (dataset-major, one per seed), 2 methods, numbered by the sweep itself
     seeds = [4, 7, 9]

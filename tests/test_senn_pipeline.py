@@ -14,7 +14,7 @@ import main_experiment
 from data.compas import COLUMNS, compas_task, load_compas
 from data.named import load_digits_dataset, load_named_dataset
 from experiments.results import read_explanations, read_report
-from explainers.attribution import Attribution, linear_attribution
+from models.attribution import Attribution, linear_attribution
 from xai.stability import (
     concept_removal_faithfulness,
     explained_columns,
@@ -312,7 +312,7 @@ def test_concept_figures_draw_images_and_tabular_heatmaps():
 
 
 def test_study_tables_summarise_seeds_and_the_lambda_figure_draws(tmp_path):
-    from experiments.senn_study import lambda_figure, lambda_name, markdown, summarise
+    from studies.senn_study import lambda_figure, lambda_name, markdown, summarise
 
     assert (lambda_name(0.0), lambda_name(1e-4), lambda_name(1.0)) == ("lambda=0", "lambda=1e-04", "lambda=1e00")
     runs = pd.DataFrame(
@@ -336,7 +336,7 @@ def test_study_tables_summarise_seeds_and_the_lambda_figure_draws(tmp_path):
 
 
 def test_relevance_stability_recomputed_from_a_saved_run_equals_the_runners(tmp_path):
-    from experiments.senn_study import RELEVANCE_METRICS, with_relevance_stability
+    from studies.senn_study import RELEVANCE_METRICS, with_relevance_stability
 
     flags = ["--conceptizer", "autoencoder", "--robust_estimator", "hutchinson", "--dataset", "digits"]
     assert main_experiment.main(["--method", "senn", *FAST, *flags, "--output_dir", str(tmp_path)]) == 0

@@ -1,4 +1,4 @@
-"""Tests of the interpretability benchmark (``xai.benchmark``, ``xai_benchmark.py``, ``plots.xai``).
+"""Tests of the interpretability benchmark (``studies.xai_bench``, ``xai_benchmark.py``, ``studies.xai_bench.figures``).
 
 A unit with a ridge model is fast and has answers: its own explanation ``coef ⊙ (x − mean)`` is the
 interventional Shapley value of a linear model (correlation 1 with the interventional ground truth, and equal to
@@ -19,8 +19,8 @@ import pytest
 import xai_benchmark
 from errors import UserError
 from experiments.results import metric_direction as results_direction
-from xai import benchmark
-from xai.benchmark import BENCHMARK_METRICS, Unit, make_config, paper_table, run_benchmark, run_unit, unit_path
+from studies import xai_bench as benchmark
+from studies.xai_bench import BENCHMARK_METRICS, Unit, make_config, paper_table, run_benchmark, run_unit, unit_path
 
 FAST = {
     "datasets": ("gaussianLinear",),
@@ -163,7 +163,7 @@ def test_the_paper_table_marks_the_best_by_direction_and_counts_wins() -> None:
 
 def test_the_rho_figure_has_a_line_per_explanation_in_its_stable_colour() -> None:
     from methods import REGISTRY
-    from plots.xai import metric_vs_rho_figure
+    from studies.xai_bench.figures import metric_vs_rho_figure
 
     figure = metric_vs_rho_figure(_frame(), "gaussianLinear")
     axes = [ax for ax in figure.axes if ax.lines]

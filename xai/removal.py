@@ -99,8 +99,8 @@ def fit_method(
 
 def held_out_auroc(fitted: FittedMethod) -> float:
     """The test AUROC (one-vs-one for multiclass, the protocol's metric) of a fitted method."""
-    from experiments.metrics import auroc
     from models.baselines import predict_output
+    from models.metrics import auroc
 
     _, test = fitted.inputs()
     split = fitted.split

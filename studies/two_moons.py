@@ -18,7 +18,7 @@ random_state=11)``, the network fitted on all points and evaluated on them, 1000
 batch 64, no L1 term (``weight_norm 0``); the rest are ``INNClassifier``'s defaults (2 blocks of 128, weight decay
 0.01, cosine restarts with snapshots)::
 
-    python experiments/two_moons.py --figure docs/figures/two_moons.png --table docs/figures/two_moons.md
+    python -m studies.two_moons --figure docs/figures/two_moons.png --table docs/figures/two_moons.md
 """
 
 from __future__ import annotations
@@ -31,10 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if __name__ == "__main__":  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -255,8 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from experiments.faithfulness import markdown
     from experiments.results import atomic_write_bytes
+    from studies.faithfulness import markdown
 
     params = {"nr_epochs": args.nr_epochs, "learning_rate": args.learning_rate, "weight_norm": args.weight_norm}
     result = run(ks=args.ks, n_points=args.points, seed=args.seed, params=params, n_samples=args.n_samples)

@@ -21,26 +21,22 @@ the runs of the first three go through ``experiments.runner.run`` into the ordin
 
 Everything runs in one process, one model at a time (``nice`` it on a shared machine)::
 
-    nice -n 10 python experiments/senn_study.py lambda --compas_path ../shared/datasets/compas/compas-two-years.csv
-    nice -n 10 python experiments/senn_study.py dev --openml_cache_dir ../shared/openml_cache
-    nice -n 10 python experiments/senn_study.py sensitivity --openml_cache_dir ../shared/openml_cache
-    nice -n 10 python experiments/senn_study.py concepts
+    nice -n 10 python -m studies.senn_study lambda --compas_path ../shared/datasets/compas/compas-two-years.csv
+    nice -n 10 python -m studies.senn_study dev --openml_cache_dir ../shared/openml_cache
+    nice -n 10 python -m studies.senn_study sensitivity --openml_cache_dir ../shared/openml_cache
+    nice -n 10 python -m studies.senn_study concepts
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-if __name__ == "__main__":  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 LAMBDAS: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 DEV_DATASETS: tuple[int, ...] = (31, 37, 1464, 54, 11, 29, 50, 1063)
@@ -286,8 +282,8 @@ def sensitivity_study(args: argparse.Namespace) -> None:
                     model_sensitivity(spec, model, split, seed=seed), attribution.global_importance(),
                     split.feature_names,
                 )  # fmt: skip
-                from experiments.metrics import classification_metrics
                 from models.baselines import predict_output
+                from models.metrics import classification_metrics
 
                 metrics = classification_metrics(split.y_test, predict_output(model, test, split.task),
                                                  split.n_classes, "test")  # fmt: skip

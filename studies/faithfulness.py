@@ -19,9 +19,9 @@ on a removal dataset, refit it five times. Each unit is written atomically to
 so a killed run resumes where it stopped. The report (tidy CSVs, Markdown tables, the removal figure) is built
 from the unit files::
 
-    python experiments/faithfulness.py --out results/faithfulness --openml_cache_dir /work/shared/openml_cache \
+    python -m studies.faithfulness --out results/faithfulness --openml_cache_dir /work/shared/openml_cache \
         --seeds 0 1 2
-    python experiments/faithfulness.py --out results/faithfulness --report_only --figure docs/figures/removal.png
+    python -m studies.faithfulness --out results/faithfulness --report_only --figure docs/figures/removal.png
 
 KernelSHAP settings (TabResNet): ``--kernel_shap_background`` training rows as background (default 50, seeded),
 shap's automatic number of coalitions (``2F + 2048``), on at most ``--kernel_shap_rows`` rows (default 100, a
@@ -39,14 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if __name__ == "__main__":  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from errors import UserError  # noqa: E402
-from experiments.results import atomic_write_bytes, json_bytes  # noqa: E402
-from methods import REGISTRY  # noqa: E402
+from errors import UserError
+from experiments.results import atomic_write_bytes, json_bytes
+from methods import REGISTRY
 
 #: The eight small dev datasets of the issues (OpenML dataset ids).
 DEV_DATASETS: tuple[int, ...] = (31, 37, 1464, 54, 11, 29, 50, 1063)

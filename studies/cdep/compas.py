@@ -18,23 +18,19 @@ every model; here the protocol's 80/20 split is used and race stays in the test 
 
 Usage::
 
-    nice -n 10 python experiments/cdep/compas.py --compas_path ../shared/datasets/compas/compas-two-years.csv
+    nice -n 10 python -m studies.cdep.compas --compas_path ../shared/datasets/compas/compas-two-years.csv
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-if __name__ == "__main__":  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from experiments.cdep import common  # noqa: E402
+from studies.cdep import common
 
 FEATURE = "race"
 GROUPS: tuple[str, ...] = ("African-American", "Caucasian")

@@ -4,7 +4,7 @@ One panel per metric (:func:`plot_metric_vs_rho` draws one on given axes), one l
 seeds, with the min-max band across seeds), colours stable per explanation: a model's own explanation has its
 method's colour (``methods.REGISTRY``), a post-hoc explainer its colour in ``explainers.POSTHOC_COLORS``, the
 same explainer on another model a lighter shade of it. Models' own explanations are drawn thicker, Random dashed.
-The input is the benchmark's tidy table (``xai.benchmark.combine``).
+The input is the benchmark's tidy table (``studies.xai_bench.combine``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from xai.benchmark import BENCHMARK_METRICS, dataset_label, entry_order, metric_label
+from studies.xai_bench import BENCHMARK_METRICS, dataset_label, entry_order, metric_label
 
 _FALLBACK = "#666666"
 
@@ -35,7 +35,7 @@ def entry_style(explainer: str, model: str, native: bool) -> dict[str, object]:
     """Line style of one explanation: colour, width and dash (the same in every figure)."""
     from explainers import POSTHOC_COLORS
     from methods import REGISTRY
-    from xai.benchmark import DEFAULT_POSTHOC_MODELS
+    from studies.xai_bench import DEFAULT_POSTHOC_MODELS
 
     if native:
         color = REGISTRY[model].color if model in REGISTRY else _FALLBACK

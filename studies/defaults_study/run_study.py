@@ -20,7 +20,7 @@ the cheapest other dataset with a categorical column) for the 100-epoch candidat
 cells, so rerunning the same command resumes the study; every sweep call is timed into
 ``<output>/study_log.jsonl``::
 
-    nice -n 10 python experiments/defaults_study/run_study.py --output /work/results/defaults_study \
+    nice -n 10 python -m studies.defaults_study.run_study --output /work/results/defaults_study \
         --openml_cache_dir /work/shared/openml_cache --seeds 0-4
 """
 

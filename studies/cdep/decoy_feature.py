@@ -18,26 +18,22 @@ one variant per column, on one derived file per seed (``common.write_seed_files`
 
 Usage (one process; the sweep resumes where it stopped)::
 
-    nice -n 10 python experiments/cdep/decoy_feature.py --openml_cache_dir ../shared/openml_cache --seeds 0 1 2
-    nice -n 10 python experiments/cdep/decoy_feature.py --tables_only   # re-read the runs, rewrite the outputs
+    nice -n 10 python -m studies.cdep.decoy_feature --openml_cache_dir ../shared/openml_cache --seeds 0 1 2
+    nice -n 10 python -m studies.cdep.decoy_feature --tables_only   # re-read the runs, rewrite the outputs
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-if __name__ == "__main__":  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from experiments.cdep import common  # noqa: E402
+from studies.cdep import common
 
 #: Five of the dev datasets (binary, small): credit-g, diabetes, blood-transfusion, credit-approval, kc2.
 DATASETS: tuple[int, ...] = (31, 37, 1464, 29, 1063)

@@ -1129,7 +1129,7 @@ def write_reports(config: BenchmarkConfig, output_dir: str | Path) -> list[Path]
     write(f"{stem}.md", table_markdown(table, rho=rho).encode())
     write(f"{stem}.tex", table_latex(table, rho=rho).encode())
     write(f"{stem}.csv", csv_bytes(table))
-    from plots.xai import figure_bytes, metric_vs_rho_figure
+    from studies.xai_bench.figures import figure_bytes, metric_vs_rho_figure
 
     for dataset in dict.fromkeys(frame["dataset"]):
         figure = metric_vs_rho_figure(frame, dataset)

@@ -12,23 +12,19 @@ and ``decoy_digits_claimed_vs_behaviour.png``.
 
 Usage::
 
-    nice -n 10 python experiments/cdep/decoy_digits.py --seeds 0 1 2
+    nice -n 10 python -m studies.cdep.decoy_digits --seeds 0 1 2
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-if __name__ == "__main__":  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from experiments.cdep import common  # noqa: E402
+from studies.cdep import common
 
 SIDE, PATCH = 8, 2
 #: The four corners' top-left pixels (row, column).
