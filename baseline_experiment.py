@@ -16,40 +16,29 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import argtypes
 from experiments import cli
-from methods import REGISTRY, baseline_methods
+from experiments.config import RunConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the baseline, its few settings, and the data and run flags of main_experiment.py."""
-    parser = argparse.ArgumentParser(
-        description="Train a baseline: " + ", ".join(REGISTRY[method].label for method in baseline_methods()) + ".",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    model = parser.add_argument_group("model")
-    model.add_argument("--model_name", choices=baseline_methods(), required=True, help="the baseline to train")
-    model.add_argument("--n_jobs", type=argtypes.positive_int, default=1, help="CPU threads of the model")
-    cli.add_method_flags(parser, [REGISTRY[method] for method in baseline_methods()])
-    cli.add_data_arguments(parser)
-    cli.add_run_arguments(parser)
-    return parser
+    return cli.baseline_parser()
 
 
-def run(config: dict[str, Any]) -> dict[str, Any]:
+def run(config: RunConfig) -> dict[str, Any]:
     """Run one baseline as ``config`` says (see ``experiments.runner.run``); returns the report."""
     from experiments import runner
 
-    return runner.run({**config, "method": config["model_name"]})
+    return runner.run(config)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv``, skip a finished run unless ``--force``, and run; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    config = vars(args)
+    flags = vars(build_parser().parse_args(argv))
 
     def work() -> None:
-        if cli.start_run(args, args.model_name):
+        config = RunConfig.from_flags(flags["model_name"], flags)
+        if cli.start_run(config):
             run(config)
 
     return cli.run_main(work)

@@ -11,19 +11,21 @@ import argparse
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import argtypes
 from argtypes import non_negative_float, non_negative_int, open_fraction, positive_float, positive_int
 from errors import UserError
+from experiments.config import NEURAL_FLAGS, DataConfig, RunConfig
 from experiments.results import is_complete, results_path
-from methods import VARIANT_PATTERN, MethodSpec
+from methods import REGISTRY, VARIANT_PATTERN, MethodSpec, baseline_methods, neural_methods
 
 
 def add_reference_argument(group: Any, help_text: str) -> None:
     """``--reference {mean,zero}`` (default ``mean``): the reference point of exact explanations."""
-    group.add_argument("--reference", choices=("mean", "zero"), default="mean", help=help_text)
+    group.add_argument("--reference", choices=("mean", "zero"), default=RunConfig.reference, help=help_text)
 
 
 def variant_name(text: str) -> str:
@@ -60,16 +62,20 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--openml_cache_dir", type=Path, default=None, help="read datasets from this OpenML cache (read-only)"
     )
-    group.add_argument("--mode", choices=("classification", "regression"), default="classification", help="task")
-    group.add_argument("--test_split_size", type=open_fraction, default=0.2, help="test fraction")
+    group.add_argument("--mode", choices=("classification", "regression"), default=DataConfig.mode, help="task")
+    group.add_argument(
+        "--test_split_size", type=open_fraction, default=DataConfig.test_split_size, help="test fraction"
+    )
     group.add_argument(
         "--scale_inputs",
         choices=("numerical", "all"),
-        default="numerical",
+        default=DataConfig.scale_inputs,
         help="numerical: standardise the numerical columns (the paper's protocol); all: every encoded input column, "
         "the one-hot and target-encoded ones too (ordinal codes stay codes)",
     )
-    group.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split and of training")
+    group.add_argument(
+        "--seed", type=non_negative_int, default=DataConfig.seed, help="seed of the split and of training"
+    )
 
 
 def add_method_flags(parser: argparse.ArgumentParser, specs: list[MethodSpec]) -> None:
@@ -101,7 +107,7 @@ def _parameter(spec: MethodSpec, flag_name: str) -> str:
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags that control where and how a run happens (identical in every experiment script)."""
     group = parser.add_argument_group("run")
-    group.add_argument("--output_dir", type=Path, default=Path("results"), help="root of the results tree")
+    group.add_argument("--output_dir", type=Path, default=RunConfig.output_dir, help="root of the results tree")
     group.add_argument(
         "--variant",
         type=variant_name,
@@ -111,11 +117,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     add_reference_argument(
         group, "reference point of the explanations: the training mean of every input column, or zero"
     )
-    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when available")
+    group.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default=RunConfig.device, help="auto: CUDA when available"
+    )
     group.add_argument(
         "--explanation_metrics",
         choices=("auto", "on", "off"),
-        default="auto",
+        default=RunConfig.explanation_metrics,
         help="SENN's stability (local Lipschitz) and removal faithfulness of the explanation in output_info.json "
         "(auto: neural methods; baselines' explainers are slower)",
     )
@@ -137,8 +145,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--force", action="store_true", help="rerun even if the run's output_info.json exists")
     hpo = parser.add_argument_group("hyperparameter optimisation")
     hpo.add_argument("--hpo_tuning", action="store_true", help="tune with Optuna TPE on a 60/20/20 split")
-    hpo.add_argument("--n_trials", type=positive_int, default=100, help="HPO trials")
-    hpo.add_argument("--hpo_timeout", type=positive_float, default=3600.0, help="HPO time limit in seconds")
+    hpo.add_argument("--n_trials", type=positive_int, default=RunConfig.n_trials, help="HPO trials")
+    hpo.add_argument(
+        "--hpo_timeout", type=positive_float, default=RunConfig.hpo_timeout, help="HPO time limit in seconds"
+    )
 
 
 def add_penalty_arguments(parser: argparse.ArgumentParser) -> None:
@@ -167,7 +177,10 @@ def add_penalty_arguments(parser: argparse.ArgumentParser) -> None:
         "|W_S(x)·x_S|), counterfactual (|Δ logit| when x_S is resampled), rrr (input gradients)",
     )
     group.add_argument(
-        "--penalty_strength", type=non_negative_float, default=1.0, help="λ, the weight of the penalty in the loss"
+        "--penalty_strength",
+        type=non_negative_float,
+        default=None,
+        help="λ, the weight of the penalty in the loss (default: the estimators', 1.0)",
     )
     group.add_argument(
         "--blind",
@@ -176,10 +189,151 @@ def add_penalty_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: The neural methods' shared model flags (``experiments.config.NEURAL_FLAGS``): argparse type or choices, and help.
+_NEURAL_FLAG_HELP: dict[str, tuple[Any, str]] = {
+    "nr_blocks": (argtypes.non_negative_int, "residual blocks"),
+    "hidden_size": (argtypes.positive_int, "units per hidden layer"),
+    "nr_epochs": (argtypes.positive_int, "training epochs"),
+    "batch_size": (argtypes.batch_size, "batch size (>= 2: batch norm needs two rows)"),
+    "learning_rate": (argtypes.positive_float, "peak learning rate of Adam"),
+    "weight_decay": (argtypes.non_negative_float, "Adam's L2 weight decay"),
+    "weight_norm": (argtypes.non_negative_float, "L1 penalty on INN's generated weights"),
+    "weight_norm_scale": (
+        ("none", "std"),
+        "L1 weight of each input column's generated weight: none (the paper: mean |W(x)|); std: times the column's "
+        "training standard deviation (the paper's term on standardised inputs)",
+    ),
+    "product_inputs": (
+        ("raw", "standardised"),
+        "inputs of INN's per-example linear models: raw (the paper) or standardised with the training mean and std "
+        "(the hypernetwork still reads the raw inputs)",
+    ),
+    "dropout": (argtypes.dropout_rate, "dropout in the residual blocks"),
+    "augmentation_probability": (argtypes.probability, "chance that a batch is augmented"),
+    "scheduler_t_mult": (argtypes.at_least_one, "cosine cycle growth (>= 1)"),
+    "nr_restarts": (argtypes.positive_int, "cosine cycles = snapshots"),
+    "class_balance": (
+        ("weight", "oversample", "none"),
+        "weight: balanced class weights in the loss (the baselines' class_weight='balanced', same number of steps); "
+        "oversample: repeat minority rows (the original code); none",
+    ),
+    "threads": (
+        argtypes.positive_int,
+        "CPU threads while training (default: 1 for batches up to 512x128, else torch's, OMP_NUM_THREADS)",
+    ),
+    "compile": (None, "torch.compile the training forward pass (pays off for long runs)"),
+}
+
+#: The default method of ``main_experiment.py`` when neither --method nor --interpretable is given (the original
+#: script's default).
+DEFAULT_NEURAL_METHOD = "tabresnet"
+
+
+def _neural_default(name: str) -> str:
+    """A shared flag's default as help text: the estimators' value (per method where they differ)."""
+    values = {
+        method: REGISTRY[method].defaults("classification")[name]
+        for method in neural_methods()
+        if name in REGISTRY[method].defaults("classification")
+    }
+    if len(set(map(repr, values.values()))) == 1:
+        return repr(next(iter(values.values()))) + (
+            "" if len(values) == len(neural_methods()) else f" ({', '.join(values)})"
+        )
+    return "; ".join(f"{method}: {value!r}" for method, value in values.items())
+
+
+def add_neural_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The neural methods' shared model flags. None has an argparse default: a flag sets its estimator parameter
+    only when given, and the method's own default (its estimator's) applies otherwise."""
+    model = parser.add_argument_group("model and training (the estimators' defaults apply unless given)")
+    for name in NEURAL_FLAGS:
+        kind, text = _NEURAL_FLAG_HELP[name]
+        help_text = f"{text} (default {_neural_default(name)})"
+        if kind is None:
+            model.add_argument(f"--{name}", action="store_true", default=argparse.SUPPRESS, help=help_text)
+        elif isinstance(kind, tuple):
+            model.add_argument(f"--{name}", choices=kind, default=argparse.SUPPRESS, help=help_text)
+        else:
+            model.add_argument(f"--{name}", type=kind, default=argparse.SUPPRESS, help=help_text)
+
+
+def neural_parser() -> argparse.ArgumentParser:
+    """The command line of ``main_experiment.py``: the original INN flags plus data, run and HPO flags."""
+    parser = argparse.ArgumentParser(
+        prog="main_experiment.py",
+        description="Train INN, TabResNet or another neural method on an OpenML dataset or your own file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    methods = parser.add_argument_group("method")
+    methods.add_argument(
+        "--method",
+        choices=neural_methods(),
+        default=None,
+        help=f"the neural method (default {DEFAULT_NEURAL_METHOD}; --interpretable means inn)",
+    )
+    methods.add_argument("--interpretable", action="store_true", help="train INN (the original flag; = --method inn)")
+    methods.add_argument(
+        "--encoding_type",
+        choices=("paper", "onehot", "target", "ordinal"),
+        default=None,
+        help="categorical encoding (default: the method's, paper: target encoding for binary/regression, one-hot "
+        "for multiclass)",
+    )
+    add_neural_model_arguments(parser)
+    add_method_flags(parser, [REGISTRY[method] for method in neural_methods()])
+    add_penalty_arguments(parser)
+    add_data_arguments(parser)
+    add_run_arguments(parser)
+    tracking = parser.add_argument_group("tracking")
+    tracking.add_argument("--wandb_project", default=None, help="log to Weights & Biases (off unless given)")
+    return parser
+
+
+def baseline_parser() -> argparse.ArgumentParser:
+    """The command line of ``baseline_experiment.py``: the baseline, its own flags, and the data and run flags."""
+    parser = argparse.ArgumentParser(
+        prog="baseline_experiment.py",
+        description="Train a baseline: " + ", ".join(REGISTRY[method].label for method in baseline_methods()) + ".",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument("--model_name", choices=baseline_methods(), required=True, help="the baseline to train")
+    model.add_argument(
+        "--n_jobs", type=argtypes.positive_int, default=RunConfig.n_jobs, help="CPU threads of the model"
+    )
+    add_method_flags(parser, [REGISTRY[method] for method in baseline_methods()])
+    add_data_arguments(parser)
+    add_run_arguments(parser)
+    return parser
+
+
+def neural_method(flags: Mapping[str, Any]) -> str:
+    """The method id a neural command line asks for (``--interpretable`` is ``--method inn``).
+
+    Raises:
+        UserError: ``--interpretable`` together with another ``--method``.
+    """
+    method, interpretable = flags.get("method"), flags.get("interpretable", False)
+    if interpretable and method not in (None, "inn"):
+        raise UserError(f"--interpretable means --method inn; it cannot be combined with --method {method}")
+    return "inn" if interpretable else (method or DEFAULT_NEURAL_METHOD)
+
+
+def neural_config(argv: Sequence[str] | None = None, **overrides: Any) -> RunConfig:
+    """The :class:`RunConfig` of a ``main_experiment.py`` command line (``overrides`` replace parsed flags)."""
+    flags = vars(neural_parser().parse_args(argv)) | overrides
+    return RunConfig.from_flags(neural_method(flags), flags)
+
+
+def baseline_config(argv: Sequence[str] | None = None, **overrides: Any) -> RunConfig:
+    """The :class:`RunConfig` of a ``baseline_experiment.py`` command line (``overrides`` replace parsed flags)."""
+    flags = vars(baseline_parser().parse_args(argv)) | overrides
+    return RunConfig.from_flags(flags["model_name"], flags)
+
+
 #: Free space a run needs on the disk of its output directory, checked before any work.
 MIN_FREE_BYTES = 64 * 2**20
-#: The dataset when no dataset flag is given: credit-g, embedded in the repository.
-DEFAULT_DATASET_ID = 31
 
 
 def check_output_dir(path: str | Path, *, flag: str = "--output_dir", min_free_bytes: int = MIN_FREE_BYTES) -> None:
@@ -212,87 +366,27 @@ def check_output_dir(path: str | Path, *, flag: str = "--output_dir", min_free_b
         )
 
 
-def check_data_flags(config: Mapping[str, Any]) -> None:
-    """One source of data per run: ``--dataset_id``, ``--dataset_path`` or ``--dataset`` (which may take a path).
-
-    Raises:
-        UserError: two of them together.
-    """
-    given = [flag for flag in ("dataset_id", "dataset_path", "dataset") if config.get(flag) is not None]
-    if "dataset" in given and "dataset_path" in given:
-        given.remove("dataset_path")  # a named dataset may read its data from --dataset_path
-    if len(given) > 1:
-        raise UserError(f"give one dataset: {' and '.join('--' + flag for flag in given)} were both given")
-
-
-def dataset_key(args: argparse.Namespace) -> str:
-    """The ``<dataset_id>`` directory name of a run: the OpenML id, or the file's name without suffixes."""
-    if getattr(args, "dataset", None):
-        return args.dataset
-    if args.dataset_path is not None:
-        from data.loading import file_dataset_key
-
-        return file_dataset_key(args.dataset_path)
-    return str(args.dataset_id if args.dataset_id is not None else DEFAULT_DATASET_ID)
-
-
-def load_raw_dataset(config: Mapping[str, Any]):
-    """Load the dataset that the data flags of ``config`` name (an OpenML id, a file or a dataset name)."""
-    from data import load_dataset
-
-    if config.get("dataset"):
-        from data.named import load_named_dataset
-
-        if config.get("target"):
-            raise UserError(f"--dataset {config['dataset']} has a fixed target; --target does not apply")
-        return load_named_dataset(config["dataset"], path=config.get("dataset_path"))
-
-    dataset_id = config.get("dataset_id")
-    return load_dataset(
-        dataset_id=None if config["dataset_path"] else (DEFAULT_DATASET_ID if dataset_id is None else dataset_id),
-        dataset_path=config["dataset_path"],
-        target=config["target"],
-        openml_cache_dir=config["openml_cache_dir"],
-    )
-
-
-def split_dataset(raw, config: Mapping[str, Any], *, encoding_type: str, validation_size: float = 0.0):
-    """The protocol's split of ``raw`` for the seed, mode, test size and input scaling (``scale_inputs``) of
-    ``config`` (the same rows for every method)."""
-    from data import prepare_split
-
-    return prepare_split(
-        raw,
-        mode=config["mode"],
-        seed=config["seed"],
-        test_split_size=config["test_split_size"],
-        encoding_type=encoding_type,
-        validation_size=validation_size,
-        scale_all_inputs=config.get("scale_inputs", "numerical") == "all",
-    )
-
-
-def already_done(args: argparse.Namespace, method: str) -> bool:
+def already_done(config: RunConfig) -> bool:
     """True (and says so) when this run's results exist and ``--force`` was not given."""
-    path = results_path(args.output_dir, method, dataset_key(args), args.seed, getattr(args, "variant", None))
-    if not args.force and is_complete(path):
+    path = results_path(config.output_dir, config.method, config.data.key, config.seed, config.variant)
+    if not config.force and is_complete(path):
         print(f"already done: {path} (use --force to rerun)")
         return True
     return False
 
 
-def start_run(args: argparse.Namespace, method: str) -> bool:
+def start_run(config: RunConfig) -> bool:
     """The checks before a run's work, in order: one dataset, a writable output directory, not already done.
 
     Returns:
         Whether to run (False: finished before and no ``--force``; it says so).
 
     Raises:
-        UserError: see :func:`check_data_flags` and :func:`check_output_dir`.
+        UserError: see :meth:`DataConfig.check_sources` and :func:`check_output_dir`.
     """
-    check_data_flags(vars(args))
-    check_output_dir(args.output_dir)
-    return not already_done(args, method)
+    config.data.check_sources()
+    check_output_dir(config.output_dir)
+    return not already_done(config)
 
 
 def run_main(work: Callable[[], object]) -> int:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from errors import UserError
+from experiments.config import RunConfig
 from experiments.results import atomic_write_bytes
 from methods import REGISTRY, MethodSpec, Mode, Space, split_inputs
 from models.metrics import auroc, regression_metrics
@@ -273,11 +274,9 @@ def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 # The two experiment scripts' entry points
 
 
-def hpo_split(raw: RawDataset, config: Mapping[str, Any], encoding_type: str) -> PreparedSplit:
+def hpo_split(raw: RawDataset, config: RunConfig, encoding_type: str) -> PreparedSplit:
     """The 60/20/20 split of the protocol: the run's test rows, and a validation part of 20 % of all rows."""
-    from experiments.cli import split_dataset
-
-    return split_dataset(raw, config, encoding_type=encoding_type, validation_size=VALIDATION_SIZE)
+    return config.data.split(raw, encoding_type=encoding_type, validation_size=VALIDATION_SIZE)
 
 
 def _score(model: Any, X_valid: Any, split: PreparedSplit) -> float:
@@ -291,7 +290,7 @@ def _score(model: Any, X_valid: Any, split: PreparedSplit) -> float:
 def tune_method(
     spec: MethodSpec,
     raw: RawDataset,
-    config: Mapping[str, Any],
+    config: RunConfig,
     *,
     params: Mapping[str, Any],
     device: Any,
@@ -304,7 +303,7 @@ def tune_method(
     (``params``, e.g. ``--catboost_iterations``) are held fixed and not tuned. Parameters of the paper's space
     that a method's estimator does not have (TabNet's wrapper) are not tuned and listed in ``not_tuned``.
     """
-    mode: Mode = config["mode"]
+    mode: Mode = config.mode
     neural = spec.kind == "neural"
     fixed = {} if neural else dict(params)
     space = {name: param for name, param in search_space(spec.id, mode).items() if name not in fixed}
@@ -317,9 +316,7 @@ def tune_method(
 
     def evaluate(sampled: dict[str, Any]) -> float:
         trial_params = {**params, **sampled}
-        model = spec.build(
-            split, seed=config["seed"], device=device, n_jobs=config.get("n_jobs", 1), params=trial_params
-        )
+        model = spec.build(split, seed=config.seed, device=device, n_jobs=config.n_jobs, params=trial_params)
         model.fit(X_train, split.y_train)
         return _score(model, X_valid, split)
 
@@ -327,9 +324,9 @@ def tune_method(
         spec.id,
         evaluate,
         mode=mode,
-        seed=config["seed"],
-        n_trials=config["n_trials"],
-        timeout=config["hpo_timeout"],
+        seed=config.seed,
+        n_trials=config.n_trials,
+        timeout=config.hpo_timeout,
         default_params={**spec.defaults(mode), **params} if neural else None,
         space=space,
         accepted=accepted,

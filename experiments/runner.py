@@ -14,13 +14,13 @@ import dataclasses
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from errors import UserError
-from experiments import cli, saved_run
+from experiments import saved_run
+from experiments.config import RunConfig
 from experiments.results import (
     EXPLANATIONS_FILENAME,
     RESULTS_FILENAME,
@@ -34,19 +34,18 @@ from experiments.results import (
     summary_line,
     write_run_atomically,
 )
-from methods import MethodSpec, Mode, get_method
+from methods import MethodSpec
 
 
-def model_params(spec: MethodSpec, config: Mapping[str, Any], mode: Mode) -> dict[str, Any]:
-    """The estimator parameters a configuration sets explicitly (the method's defaults fill in the rest).
-
-    Neural methods: every flag named like an estimator parameter. Baselines: their own flags
-    (``--catboost_iterations`` ...) when given. Values left at ``None`` keep the method's default.
-    """
-    if spec.kind == "neural":
-        known = spec.defaults(mode)
-        return {name: config[name] for name in known if config.get(name) is not None}
-    return {flag.parameter: config[flag.name] for flag in spec.flags if config.get(flag.name) is not None}
+def model_params(config: RunConfig) -> dict[str, Any]:
+    """The estimator parameters a configuration sets explicitly (the method's defaults fill in the rest): its model
+    flags, and for the neural methods the explanation penalty when one is given."""
+    params = dict(config.model_params)
+    if config.penalty is not None:
+        params["penalty"] = config.penalty
+    if config.penalty_strength is not None:
+        params["penalty_strength"] = config.penalty_strength
+    return params
 
 
 def evaluate(model: Any, inputs: Mapping[str, Any], split: Any) -> tuple[dict[str, float], float]:
@@ -67,16 +66,9 @@ def evaluate(model: Any, inputs: Mapping[str, Any], split: Any) -> tuple[dict[st
     return metrics, inference_time
 
 
-def network_file(model: Any, split: Any, method: str, config: Mapping[str, Any]) -> bytes:
-    """``model.pt``: the snapshot ensemble's state dicts with what is needed to rebuild it (tensors and text);
-    written and read by ``experiments.saved_run``."""
-    return saved_run.network_file(model, split, method, config)
-
-
-def explanation_metrics_enabled(spec: MethodSpec, config: Mapping[str, Any]) -> bool:
+def explanation_metrics_enabled(spec: MethodSpec, config: RunConfig) -> bool:
     """Whether the run computes SENN's explanation metrics (``--explanation_metrics``; ``auto``: neural methods)."""
-    choice = config.get("explanation_metrics") or "auto"
-    return choice == "on" or (choice == "auto" and spec.kind == "neural")
+    return config.explanation_metrics == "on" or (config.explanation_metrics == "auto" and spec.kind == "neural")
 
 
 def explanation_metrics(spec: MethodSpec, model: Any, split: Any, *, reference: str, seed: int) -> dict[str, Any]:
@@ -144,7 +136,7 @@ def resolve_features(names: Sequence[str] | None, split: Any, flag: str) -> list
     return sorted({known[name] for name in names})
 
 
-def penalty_plan(config: Mapping[str, Any], spec: MethodSpec, split: Any) -> tuple[list[int], list[int], bool]:
+def penalty_plan(config: RunConfig, spec: MethodSpec, split: Any) -> tuple[list[int], list[int], bool]:
     """The features a run penalises (or removes, ``--blind``) and the features whose reliance it measures.
 
     Returns:
@@ -154,9 +146,9 @@ def penalty_plan(config: Mapping[str, Any], spec: MethodSpec, split: Any) -> tup
     Raises:
         UserError: unknown names, or flags that do not go together (checked before any training).
     """
-    penalised = resolve_features(config.get("penalize_features"), split, "--penalize_features")
-    audited = resolve_features(config.get("audit_features"), split, "--audit_features")
-    blind, penalty = bool(config.get("blind")), config.get("penalty")
+    penalised = resolve_features(config.penalize_features, split, "--penalize_features")
+    audited = resolve_features(config.audit_features, split, "--audit_features")
+    blind, penalty = config.blind, config.penalty
     if (penalised or penalty or blind) and spec.kind != "neural":
         raise UserError(f"explanation penalties and --blind are for the neural methods, not {spec.id}")
     if blind and not penalised:
@@ -253,12 +245,8 @@ def name_the_classes(attribution: Any, split: Any) -> Any:
     return attribution
 
 
-def run(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Load, split, (tune,) fit, evaluate, explain and write one run of ``config["method"]``; returns the report.
-
-    Args:
-        config: the script's flags: ``method``, ``variant``, the data and run flags of ``experiments.cli``,
-            the method's model flags, and optionally ``progress``.
+def run(config: RunConfig) -> dict[str, Any]:
+    """Load, split, (tune,) fit, evaluate, explain and write one run of ``config.method``; returns the report.
 
     Raises:
         UserError: bad data, target, device, diverged training or a missing optional package (nothing is
@@ -266,24 +254,23 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     """
     from models.device import resolve_device
 
-    config = dict(config)
-    spec = get_method(config["method"])
-    method, variant, mode = spec.id, config.get("variant"), config["mode"]
-    device = resolve_device(config.get("device", "auto"))  # a missing GPU is an error for every model
+    spec = config.spec
+    method, variant, mode, seed = spec.id, config.variant, config.mode, config.seed
+    device = resolve_device(config.device)  # a missing GPU is an error for every model
     if not spec.uses_device and spec.kind != "neural":
         device = resolve_device("cpu")  # scikit-learn and interpret have no GPU path
-    encoding = config.get("encoding_type") or spec.encoding
-    raw = cli.load_raw_dataset(config)
-    split = cli.split_dataset(raw, config, encoding_type=encoding)
+    encoding = config.encoding
+    raw = config.data.load()
+    split = config.data.split(raw, encoding_type=encoding)
     for note in split.notes:
         print(f"note: {note}", file=sys.stderr)
     penalised, measured, blind = penalty_plan(config, spec, split)
     full_split = split
     if blind:  # the reference a penalty tries to reach: the features are not in the input at all
         raw = blind_dataset(raw, [split.feature_names[feature] for feature in penalised])
-        split = cli.split_dataset(raw, config, encoding_type=encoding)
-    params = model_params(spec, config, mode)
-    if "penalize_features" in params or penalised:
+        split = config.data.split(raw, encoding_type=encoding)
+    params = model_params(config)
+    if penalised:
         # Names on the command line, input columns for the estimator (a one-hot feature: all its columns).
         params["penalize_features"] = (
             None if blind else np.flatnonzero(np.isin(split.input_to_feature, penalised)).tolist()
@@ -291,16 +278,16 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
 
     files: dict[str, bytes] = {}
     hpo_summary = None
-    if config.get("hpo_tuning"):
+    if config.hpo_tuning:
         from experiments.hpo import TRIALS_FILENAME, tune_method
 
         # HPO (experiments/hpo.py): a 60/20/20 study on the run's training rows; the best configuration is refit.
         params, tuning = tune_method(spec, raw, config, params=params, device=device, encoding=encoding)
         files[TRIALS_FILENAME] = tuning.trials.to_csv(index=False).encode()
-        hpo_summary = tuning.summary(n_trials=config["n_trials"], timeout=config["hpo_timeout"], seed=config["seed"])
+        hpo_summary = tuning.summary(n_trials=config.n_trials, timeout=config.hpo_timeout, seed=seed)
 
-    model = spec.build(split, seed=config["seed"], device=device, n_jobs=config.get("n_jobs", 1), params=params)
-    if config.get("progress") and "progress" in model.get_params():
+    model = spec.build(split, seed=seed, device=device, n_jobs=config.n_jobs, params=params)
+    if config.progress and "progress" in model.get_params():
         model.set_params(progress=True)
     X_train, X_test = spec.inputs(split)
     start = time.perf_counter()
@@ -318,17 +305,16 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     train_time = time.perf_counter() - start
     metrics, inference_time = evaluate(model, {"train": X_train, "test": X_test}, split)
     start = time.perf_counter()
-    attribution = name_the_classes(spec.explain(model, split, X_test, reference=config.get("reference", "mean")), split)
+    attribution = name_the_classes(spec.explain(model, split, X_test, reference=config.reference), split)
     explain_time = time.perf_counter() - start
     warning = loss_warning(getattr(model, "epoch_losses_", []))
     if warning is not None:
         print(f"warning: {warning}", file=sys.stderr)
 
-    resolved = {key: str(value) if isinstance(value, Path) else value for key, value in config.items()}
+    fitted_params = spec.resolve_params(mode, params)
+    resolved = config.report_config(fitted_params)
     resolved.update(
-        device=str(getattr(model, "device_", device)),
-        encoding_type=split.encoding_type,
-        model_params=spec.resolve_params(mode, params),
+        device=str(getattr(model, "device_", device)), encoding_type=split.encoding_type, model_params=fitted_params
     )
     if hpo_summary is not None:
         resolved["hpo"] = hpo_summary
@@ -352,11 +338,9 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         "training_warning": warning,
     }
     if explanation_metrics_enabled(spec, config):
-        extra.update(
-            explanation_metrics(spec, model, split, reference=config.get("reference", "mean"), seed=config["seed"])
-        )
-    if config.get("audit_sensitivity"):
-        extra.update(sensitivity_audit(spec, model, split, attribution, seed=config["seed"]))
+        extra.update(explanation_metrics(spec, model, split, reference=config.reference, seed=seed))
+    if config.audit_sensitivity:
+        extra.update(sensitivity_audit(spec, model, split, attribution, seed=seed))
     if measured:
         extra.update(
             reliance_step(
@@ -366,7 +350,7 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
                 measured,
                 model_split=split if blind else None,
                 attribution=attribution,
-                seed=config["seed"],
+                seed=seed,
             )
         )
     for name in ("epoch_losses_", "snapshot_steps_", "best_epoch_"):
@@ -376,7 +360,7 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     report = build_report(
         method=method,
         variant=variant,
-        seed=config["seed"],
+        seed=seed,
         **split_fields(split),
         n_inputs=int(np.shape(X_train)[1]),
         metrics=metrics,
@@ -390,10 +374,10 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         _report_concept_importances(report, attribution)
     files[EXPLANATIONS_FILENAME] = npz_bytes(explanation_arrays(attribution, split))
     # What makes the run reusable (experiments.saved_run): preprocessing.json, background.npz, the model file.
-    files.update(saved_run.run_files(spec, model, split, target=raw.target, config=config))
+    files.update(saved_run.run_files(spec, model, split, target=raw.target, config=resolved))
     report["saved_files"] = sorted([*files, RESULTS_FILENAME])
     files[RESULTS_FILENAME] = json_bytes(report)
-    directory = run_dir(config["output_dir"], method, split.dataset_id, config["seed"], variant)
+    directory = run_dir(config.output_dir, method, split.dataset_id, seed, variant)
     write_run_atomically(directory, files)
-    print(summary_line(report, results_path(config["output_dir"], method, split.dataset_id, config["seed"], variant)))
+    print(summary_line(report, results_path(config.output_dir, method, split.dataset_id, seed, variant)))
     return report

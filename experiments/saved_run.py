@@ -773,13 +773,9 @@ def test_set_rows(run: SavedRun, rows: Sequence[int] | None = None) -> Rows:
         UserError: the dataset cannot be loaded, is no longer the run's (another file content), or a row number
             is beyond the test set.
     """
-    from experiments import cli
+    from experiments.config import DataConfig
 
-    config = dict(run.report.get("config", {}))
-    config.setdefault("dataset_path", None)
-    config.setdefault("target", None)
-    config.setdefault("openml_cache_dir", None)
-    raw = cli.load_raw_dataset(config)
+    raw = DataConfig.from_mapping(run.report.get("config", {})).load()
     if str(raw.dataset_id) != str(run.report["dataset_id"]):
         raise UserError(
             f"the run's dataset {run.report['dataset_id']} now loads as {raw.dataset_id} (the file changed): "

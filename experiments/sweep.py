@@ -978,8 +978,8 @@ class DatasetCache:
     """The datasets a fork worker has loaded (the ``size`` last used), which its next forked cells find loaded.
 
     Before each fork the worker parses the cell's arguments with the experiment script's own parser and loads the
-    dataset they name (:func:`experiments.cli.load_raw_dataset`); :meth:`install` makes that function look here
-    first, in the worker and so in its forked cells. A forked cell sees the dataset copy-on-write: whatever it
+    dataset they name (``experiments.config.DataConfig.load``); :meth:`install` makes that load look here first
+    (``experiments.config.dataset_loader``), in the worker and so in its forked cells. A forked cell sees the dataset copy-on-write: whatever it
     changes stays in the cell. A dataset that fails to load here is left to the cell, which reports the error.
     """
 
@@ -989,15 +989,15 @@ class DatasetCache:
         self._datasets: dict[tuple[Any, ...], Any] = {}
 
     def install(self) -> None:
-        """Route ``experiments.cli.load_raw_dataset`` through this cache (in this process only)."""
-        from experiments import cli
+        """Route ``experiments.config.DataConfig.load`` through this cache (in this process only)."""
+        from experiments import config
 
         if self.loader is None:
-            self.loader = cli.load_raw_dataset
-            cli.load_raw_dataset = self.load
+            self.loader = config.dataset_loader
+            config.dataset_loader = self.load
 
     def load(self, config: Any) -> Any:
-        """``experiments.cli.load_raw_dataset(config)``, from the cache when this worker loaded it already."""
+        """The raw dataset of ``config`` (a ``DataConfig``), from the cache when this worker loaded it already."""
         if self.loader is None:
             raise RuntimeError("DatasetCache: install() it, or give it a loader")
         key = self.key(config)
@@ -1016,26 +1016,28 @@ class DatasetCache:
 
     @staticmethod
     def key(config: Any) -> tuple[Any, ...]:
-        """What identifies a loaded dataset: the data flags (and a file's size and modification time)."""
-        path, name = config["dataset_path"], config.get("dataset")
+        """What identifies a loaded dataset: the data fields (and a file's size and modification time)."""
+        path, name = config.dataset_path, config.dataset
         file = None
         if path is not None:
             stat = Path(path).stat()
             file = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
         if name or file is not None:
-            return ("named" if name else "file", name, file, config["target"])
-        cache = config["openml_cache_dir"]
-        return ("openml", int(config["dataset_id"]), str(cache) if cache else None, config["target"])
+            return ("named" if name else "file", name, file, config.target)
+        cache = config.openml_cache_dir
+        return ("openml", config.dataset_id, str(cache) if cache else None, config.target)
 
     def preload(self, command: Sequence[str]) -> None:
         """Load the dataset of a cell's command (``python script args``) unless it is loaded; never raises."""
         if self.loader is None:
             return
         try:
+            from experiments.config import DataConfig
+
             parser = script_parser(MethodScript(command[1]))
-            config = vars(parser.parse_args(list(command[2:])))
-            if {"dataset_path", "dataset_id", "target", "openml_cache_dir"} <= set(config):
-                self.load(config)
+            flags = vars(parser.parse_args(list(command[2:])))
+            if {"dataset_path", "dataset_id", "target", "openml_cache_dir"} <= set(flags):
+                self.load(DataConfig.from_mapping(flags))
         except (Exception, SystemExit):  # a stand-in script, a bad flag, unreadable data: the cell reports it
             pass
 

@@ -54,17 +54,15 @@ def lambda_name(value: float) -> str:
 
 def run_cell(argv: Sequence[str], results_dir: Path) -> dict[str, Any]:
     """One run of ``main_experiment.py`` with ``argv`` into ``results_dir`` (read back if already finished)."""
-    import main_experiment
-    from experiments import cli
+    from experiments import cli, runner
     from experiments.results import read_report, results_path
 
-    args = main_experiment.build_parser().parse_args([*argv, "--output_dir", str(results_dir), "--device", "cpu"])
-    method = main_experiment.method_of(args)
-    path = results_path(results_dir, method, cli.dataset_key(args), args.seed, args.variant)
-    if cli.already_done(args, method):
+    config = cli.neural_config([*argv, "--output_dir", str(results_dir), "--device", "cpu"])
+    path = results_path(results_dir, config.method, config.data.key, config.seed, config.variant)
+    if cli.already_done(config):
         return read_report(path)
     start = time.perf_counter()
-    report = main_experiment.run(vars(args))
+    report = runner.run(config)
     print(f"  ({time.perf_counter() - start:.0f}s wall)", flush=True)
     return report
 
@@ -84,7 +82,7 @@ def with_relevance_stability(report: dict[str, Any], results_dir: Path) -> dict[
     """
     if report["method"] not in ("senn", "disenn") or RELEVANCE_METRICS[0] in report:
         return report
-    from experiments.cli import load_raw_dataset, split_dataset
+    from experiments.config import DataConfig
     from experiments.results import results_path
     from experiments.saved_run import load_run
     from xai.stability import explanation_metrics
@@ -95,8 +93,8 @@ def with_relevance_stability(report: dict[str, Any], results_dir: Path) -> dict[
     if not saved.spec.explains_concepts(saved.model):
         return report
     config = report["config"]
-    raw = load_raw_dataset(config)
-    split = split_dataset(raw, config, encoding_type=config.get("encoding_type") or saved.spec.encoding)
+    data = DataConfig.from_mapping(config)
+    split = data.split(data.load(), encoding_type=config.get("encoding_type") or saved.spec.encoding)
     scores = explanation_metrics(saved.spec, saved.model, split, reference=config.get("reference", "mean"),
                                  seed=report["seed"])  # fmt: skip
     for key in ("test_lipschitz_discrete", "test_removal_faithfulness"):

@@ -18,14 +18,18 @@ import torch
 import baseline_experiment
 from data import load_dataset, prepare_split
 from data.loading import file_dataset_key
-from experiments import runner
+from experiments import cli
 from experiments.results import BASELINE_METHODS, EXPLANATIONS_FILENAME, read_explanations, read_report, results_path
 from methods import REGISTRY, get_method
 from models.metrics import auroc
 
 BASELINES = {method: REGISTRY[method] for method in BASELINE_METHODS}
-FAST_FLAGS = ["--catboost_iterations", "20", "--tabnet_max_epochs", "3", "--tabnet_patience", "0"]
-FAST_FLAGS += ["--ebm_outer_bags", "2"]
+#: Each baseline's own flags that make its fit fast (a flag of another baseline would be an error).
+FAST_FLAGS = {
+    "catboost": ["--catboost_iterations", "20"],
+    "tabnet": ["--tabnet_max_epochs", "3", "--tabnet_patience", "0"],
+    "ebm": ["--ebm_outer_bags", "2"],
+}
 #: Methods exempt from the learning floor of the end-to-end test (AUROC > 0.75, half the variance), and why.
 NO_FLOOR = {"tabnet": "3 epochs (for speed) are too few; test_tabnet_learns_on_credit_g checks learning"}
 TASKS = ("binary", "multiclass", "regression")
@@ -159,7 +163,7 @@ def test_baseline_end_to_end(model_name: str, task: str, csv_paths: dict[str, st
     mode = "regression" if task == "regression" else "classification"
     code = run_cli(
         "--model_name", model_name, "--dataset_path", csv_paths[task], "--mode", mode,
-        "--output_dir", tmp_path, "--device", "cpu", *FAST_FLAGS,
+        "--output_dir", tmp_path, "--device", "cpu", *FAST_FLAGS.get(model_name, []),
     )  # fmt: skip
     assert code == 0
     report = read_report(results_path(tmp_path, model_name, file_dataset_key(csv_paths[task]), 0))
@@ -176,9 +180,10 @@ def test_baseline_end_to_end(model_name: str, task: str, csv_paths: dict[str, st
     assert report["train_time"] > 0 and report["inference_time"] > 0
     assert report["config"]["device"] == "cpu"
     spec = BASELINES[model_name]
-    assert report["config"]["model_params"] == spec.resolve_params(
-        mode, runner.model_params(spec, report["config"], mode)
-    )
+    given = FAST_FLAGS.get(model_name, [])
+    given = dict(zip(given[::2], given[1::2], strict=True))
+    overrides = {flag.parameter: flag.type(given[f"--{flag.name}"]) for flag in spec.flags if f"--{flag.name}" in given}
+    assert report["config"]["model_params"] == spec.resolve_params(mode, overrides)
     # Every baseline writes its local explanation; exact ones add up to the explained output.
     explanations = read_explanations(
         results_path(tmp_path, model_name, file_dataset_key(csv_paths[task]), 0).parent / EXPLANATIONS_FILENAME
@@ -251,11 +256,9 @@ def test_same_split_as_main_experiment(monkeypatch: pytest.MonkeyPatch) -> None:
     common = ["--seed", "3", "--test_split_size", "0.25", "--output_dir", "unused"]
     for model_name in ("catboost", "random_forest", "tabnet"):  # ordinal and paper encodings
         with pytest.raises(Stop):
-            baseline_experiment.run(
-                vars(baseline_experiment.build_parser().parse_args(["--model_name", model_name, *common]))
-            )
+            baseline_experiment.run(cli.baseline_config(["--model_name", model_name, *common]))
     with pytest.raises(Stop):
-        main_experiment.run(vars(main_experiment.build_parser().parse_args(common)) | {"progress": False})
+        main_experiment.run(cli.neural_config(common))
     assert {"paper", "ordinal"} <= set(recorded)
     reference_train, reference_test = recorded["paper"]
     assert len(reference_test) == 250
@@ -334,7 +337,7 @@ def test_missing_optional_dependency_names_the_package(
     for name in (module, f"{module}.tab_model", f"{module}.glassbox"):
         monkeypatch.setitem(sys.modules, name, None)  # makes "import <name>" raise ImportError
     assert_user_error(
-        capsys, tmp_path, "--model_name", model_name, "--dataset_path", csv_paths["binary"], *FAST_FLAGS,
+        capsys, tmp_path, "--model_name", model_name, "--dataset_path", csv_paths["binary"], *FAST_FLAGS.get(model_name, []),
         match=package,
     )  # fmt: skip
 

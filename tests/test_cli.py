@@ -101,9 +101,10 @@ def test_results_json_has_the_original_keys_and_the_run_description(credit_g_run
     assert report["top_10_features_weights"] == sorted(report["top_10_features_weights"], reverse=True)
     assert sum(report["feature_importances"].values()) == pytest.approx(1.0)
     assert set(report["feature_importances"]) == set(report["feature_names"])
-    config = report["config"]  # the resolved configuration: every flag, the device actually used
-    assert config["interpretable"] is True and config["nr_epochs"] == 2 and config["hidden_size"] == 16
+    config = report["config"]  # the resolved configuration: every flag of the method, the device actually used
+    assert config["method"] == "inn" and config["nr_epochs"] == 2 and config["hidden_size"] == 16
     assert config["device"] == "cpu" and config["weight_norm"] == 0.1 and config["seed"] == 0
+    assert config["model_params"]["weight_norm"] == 0.1  # not given: INN's own default
     assert {"python", "torch", "numpy", "scikit-learn"} <= set(report["versions"])
     assert report["created"]
 
@@ -350,21 +351,52 @@ def test_out_of_range_flags_exit_2(flags, tmp_path, capsys):
 
 
 def test_readme_example_flags_parse():
-    args = main_experiment.build_parser().parse_args(shlex.split(README_EXAMPLE))
-    assert args.interpretable and args.dataset_id == 1590 and args.nr_restarts == 3
-    assert (args.weight_norm, args.weight_decay, args.seed) == (0.1, 0.01, 0)
-    assert args.output_dir == Path(".") and not args.force
-    assert main_experiment.method_of(vars(args)) == "inn"
+    from experiments import cli
+
+    config = cli.neural_config(shlex.split(README_EXAMPLE))
+    assert config.method == "inn" and config.data.dataset_id == 1590 and config.model_params["nr_restarts"] == 3
+    assert (config.model_params["weight_norm"], config.seed) == (0.1, 0)
+    assert config.output_dir == Path(".") and not config.force
 
 
 def test_defaults_are_the_papers():
     from experiments import cli
 
-    args = main_experiment.build_parser().parse_args([])
-    assert (cli.dataset_key(args), args.nr_blocks, args.hidden_size, args.batch_size) == ("31", 2, 128, 64)
-    assert (args.learning_rate, args.weight_decay, args.scheduler_t_mult, args.nr_restarts) == (0.01, 0.01, 2.0, 3)
-    assert (args.augmentation_probability, args.test_split_size, args.mode) == (0.0, 0.2, "classification")
-    assert not args.interpretable and args.wandb_project is None  # tracking is off unless asked for
+    config = cli.neural_config([])
+    assert config.method == "tabresnet" and config.model_params == {}  # the estimators' own defaults apply
+    params = config.spec.resolve_params("classification")
+    assert (config.data.key, params["nr_blocks"], params["hidden_size"], params["batch_size"]) == ("31", 2, 128, 64)
+    assert (params["learning_rate"], params["weight_decay"], params["scheduler_t_mult"]) == (0.01, 0.01, 2.0)
+    assert (params["nr_restarts"], params["augmentation_probability"]) == (3, 0.0)
+    assert (config.data.test_split_size, config.mode, config.wandb_project) == (0.2, "classification", None)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--method", "inn", "--num_concepts", "3"], "--num_concepts"),
+        (["--method", "tabresnet", "--robust_reg", "0.5"], "--robust_reg"),
+        (["--method", "senn", "--beta", "2"], "--beta"),
+        (["--method", "senn", "--product_inputs", "standardised"], "--product_inputs"),
+        (["--method", "inn", "--penalty_strength", "2"], "--penalty_strength"),
+    ],
+)
+def test_a_flag_that_does_not_apply_to_the_method_is_an_error(argv, named, tmp_path, capsys):
+    output = tmp_path / "out"
+    assert main_experiment.main([*argv, "--nr_epochs", "1", "--output_dir", str(output)]) == 2
+    line = _error_line(capsys)
+    assert named in line and ("does not apply" in line or "needs --penalty" in line)
+    assert not output.exists()
+
+
+def test_a_baseline_flag_of_another_baseline_is_an_error(tmp_path, capsys):
+    import baseline_experiment
+
+    output = tmp_path / "out"
+    argv = ["--model_name", "random_forest", "--catboost_iterations", "5", "--output_dir", str(output)]
+    assert baseline_experiment.main(argv) == 2
+    assert "--catboost_iterations does not apply to random_forest" in _error_line(capsys)
+    assert not output.exists()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -374,12 +406,12 @@ def test_defaults_are_the_papers():
 @pytest.fixture
 def no_loading(monkeypatch):
     """Fail the test if a run gets as far as loading data."""
-    from experiments import cli
+    from experiments import config
 
-    def refuse(config):
+    def refuse(data):
         raise AssertionError("the data was loaded: the check did not come first")
 
-    monkeypatch.setattr(cli, "load_raw_dataset", refuse)
+    monkeypatch.setattr(config, "dataset_loader", refuse)
 
 
 def _error_line(capsys) -> str:

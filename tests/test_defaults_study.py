@@ -196,12 +196,13 @@ def test_audit_sensitivity_reports_the_rank_correlation_of_an_independent_recomp
 
 
 def test_every_candidate_parses_and_the_inn_only_ones_change_nothing_for_tabresnet():
-    parser = main_experiment.build_parser()
+    from experiments import cli
+
     parsed = {}
     for name, flags in run_study.CANDIDATES.items():
-        args = vars(parser.parse_args([*run_study.COMMON_FLAGS, *flags, *run_study.AUDIT_FLAGS, "--method", "inn"]))
-        parsed[name] = args
-        assert args["audit_sensitivity"] and args["explanation_metrics"] == "off"
+        config = cli.neural_config([*run_study.COMMON_FLAGS, *flags, *run_study.AUDIT_FLAGS, "--method", "inn"])
+        parsed[name] = {**config.spec.resolve_params(config.mode, config.model_params), "data": config.data}
+        assert config.audit_sensitivity and config.explanation_metrics == "off"
     inn_only = {"weight_norm", "weight_norm_scale", "product_inputs"}  # TabResNet has no L1 term, no linear models
     for name in run_study.INN_ONLY:
         differs = {key for key in parsed[name] if parsed[name][key] != parsed["current"][key]}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from methods import REGISTRY, neural_estimator_class, neural_methods
+from methods import REGISTRY, RUN_PARAMETERS, neural_estimator_class, neural_methods
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The project's import order, bottom to top (docs/DESIGN.md, "Layers"): a unit imports only itself and units below
@@ -133,10 +133,14 @@ def test_every_imported_package_is_declared_in_requirements() -> None:
 
 
 @pytest.mark.parametrize("method", neural_methods())
-def test_every_cli_default_equals_the_estimator_default(method: str) -> None:
-    import main_experiment
+def test_model_flags_have_one_default_the_estimators(method: str) -> None:
+    """A model flag sets its estimator parameter only when given (the estimator's default applies otherwise), and
+    the help shows that default: the defaults live in one place, the estimators' signatures."""
+    from experiments import cli
+    from experiments.config import NEURAL_FLAGS, flag_parameter
 
-    args = vars(main_experiment.build_parser().parse_args(["--method", method]))
+    assert cli.neural_config(["--method", method]).model_params == {}
+    help_text = " ".join(cli.neural_parser().format_help().split())
     for mode in ("classification", "regression"):
         estimator = neural_estimator_class(method, mode)
         defaults = {
@@ -144,14 +148,12 @@ def test_every_cli_default_equals_the_estimator_default(method: str) -> None:
             for name, parameter in inspect.signature(estimator.__init__).parameters.items()
             if name != "self"
         }
-        shared = {name: value for name, value in args.items() if name in defaults}
+        assert REGISTRY[method].resolve_params(mode) == {
+            name: value for name, value in defaults.items() if name not in RUN_PARAMETERS
+        }
+        shared = [name for name in NEURAL_FLAGS if flag_parameter(REGISTRY[method], name, mode) is not None]
         assert shared, f"no flag of main_experiment.py sets a parameter of {estimator.__name__}"
-        for name, value in shared.items():
-            expected = defaults[name]
-            if name == "compile":  # a store_true flag: off means False
-                assert value is False and expected is False
-                continue
-            assert value == expected, f"--{name} defaults to {value!r}, {estimator.__name__}({name}={expected!r})"
-    # Flags of a method's own (SENN's ...) default to the method's value: they are not set unless given.
-    for flag in REGISTRY[method].flags:
-        assert flag.name not in args
+        for name in shared:
+            assert name in defaults, f"--{name} sets no parameter of {estimator.__name__}"
+            shown = re.search(rf"--{name}\b[^(]*\(default ([^)]*)\)", help_text)
+            assert shown and repr(defaults[name]) in shown.group(1), f"--{name}'s help does not show {defaults[name]!r}"

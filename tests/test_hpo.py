@@ -150,8 +150,9 @@ def test_hpo_split_is_stratified_60_20_20() -> None:
     from data import load_dataset
 
     raw = load_dataset(dataset_id=31)
-    config = {"mode": "classification", "seed": 0, "test_split_size": 0.2}
-    split = hpo.hpo_split(raw, config, "paper")
+    from experiments.config import RunConfig
+
+    split = hpo.hpo_split(raw, RunConfig(method="inn"), "paper")  # seed 0, test fraction 0.2
     assert (len(split.y_train), len(split.y_valid), len(split.y_test)) == (600, 200, 200)
     rates = [np.mean(y) for y in (split.y_train, split.y_valid, split.y_test)]
     assert max(rates) - min(rates) < 0.01

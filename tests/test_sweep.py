@@ -413,9 +413,9 @@ def test_a_worker_keeps_its_dataset_for_the_next_cells(tmp_path: Path, monkeypat
     real experiment scripts then find it loaded (data.load_dataset is not called again)."""
     import baseline_experiment
     import data
-    from experiments import cli
+    from experiments import config
 
-    monkeypatch.setattr(cli, "load_raw_dataset", cli.load_raw_dataset)  # put back after the test
+    monkeypatch.setattr(config, "dataset_loader", config.dataset_loader)  # put back after the test
     cache = sweep.DatasetCache()
     cache.install()
     spec = sweep.Sweep(("logistic_regression",), tuple(sweep.expand_datasets(["31"])), (0, 1), tmp_path)
@@ -428,18 +428,20 @@ def test_a_worker_keeps_its_dataset_for_the_next_cells(tmp_path: Path, monkeypat
 
 
 def test_the_dataset_cache_keeps_the_last_used_datasets_and_frees_the_others() -> None:
+    from experiments.config import DataConfig
+
     class Raw:  # a loaded dataset holding a reference cycle, as pandas objects may
         def __init__(self, name: int) -> None:
             self.name, self.me = name, self
 
     loads: list[int] = []
 
-    def loader(config: dict) -> Raw:
-        loads.append(config["dataset_id"])
-        return Raw(config["dataset_id"])
+    def loader(data: DataConfig) -> Raw:
+        loads.append(data.dataset_id)
+        return Raw(data.dataset_id)
 
-    def config(dataset_id: int) -> dict:
-        return {"dataset_path": None, "dataset_id": dataset_id, "target": None, "openml_cache_dir": None}
+    def config(dataset_id: int) -> DataConfig:
+        return DataConfig(dataset_id=dataset_id)
 
     cache = sweep.DatasetCache(size=2, loader=loader)
     kept, evicted = weakref.ref(cache.load(config(1))), weakref.ref(cache.load(config(2)))

@@ -257,7 +257,7 @@ class _Claims:
         return {name: np.nan if value is None else value for name, value in self._cache[key].items()}
 
     def _compute(self, folder: Path, report: Mapping[str, Any]) -> dict[str, float | None]:
-        from experiments import cli
+        from experiments.config import DataConfig
         from experiments.saved_run import load_run
         from models.penalties import MEASURES, penalty_measures
 
@@ -266,8 +266,8 @@ class _Claims:
             return {f"claim_{name}": 0.0 for name in MEASURES}
         key = (str(config.get("dataset_path")), config.get("dataset"), report["seed"], config["encoding_type"])
         if key not in self._splits:
-            raw = cli.load_raw_dataset(config)
-            self._splits[key] = cli.split_dataset(raw, config, encoding_type=config["encoding_type"])
+            data = DataConfig.from_mapping(config)
+            self._splits[key] = data.split(data.load(), encoding_type=config["encoding_type"])
         split = self._splits[key]
         features = [split.feature_names.index(name) for name in report["reliance"]["features"]]
         columns = np.flatnonzero(np.isin(split.input_to_feature, features))
