@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import checkout, inn_overhead, train_speed, xai_ground_truth_noise
+from benchmarks import checkout, compare_revisions, inn_overhead, train_speed, xai_ground_truth_noise
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,6 +57,41 @@ def test_a_folder_that_is_no_checkout_is_refused(tmp_path):
 def test_without_option_drops_the_option_and_its_value():
     argv = ["--a", "1", "--code_root", "/x", "--b", "--code_root=/y", "--code_rooted", "2"]
     assert checkout.without_option(argv, "--code_root") == ["--a", "1", "--b", "--code_rooted", "2"]
+
+
+def test_compare_revisions_takes_the_newer_registry_and_says_what_it_skips():
+    newer, older = ["inn", "tabresnet", "inn_shapley", "ebm"], ["inn", "tabresnet", "ebm"]
+    assert compare_revisions.select_methods(newer, older, None) == (["inn", "tabresnet", "ebm"], ["inn_shapley"])
+    assert compare_revisions.select_methods(newer, older, ["ebm", "inn_shapley"]) == (["ebm"], ["inn_shapley"])
+    with pytest.raises(SystemExit, match="not in the newer checkout's registry"):
+        compare_revisions.select_methods(newer, older, ["moons"])
+
+
+@pytest.mark.slow
+def test_compare_revisions_finds_a_checkout_identical_to_itself(capsys):
+    argv = ["--before", str(ROOT), "--after", str(ROOT), "--datasets", "31", "--settings", "smoke", "--rounds", "2",
+            "--methods", "decision_tree", "logistic_regression", "--max_ratio", "1e9"]  # fmt: skip
+    assert compare_revisions.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "skipped, not in the older registry: none" in printed
+    rows = [line.split("|") for line in printed.splitlines() if line.startswith("| 31 |")]
+    assert [(row[2].strip(), row[3].strip(), row[4].strip()) for row in rows] == [
+        ("decision_tree", "yes", "yes"),
+        ("logistic_regression", "yes", "yes"),
+    ]
+    assert "identical predictions: 2; differ: 0; failed: 0" in printed
+
+
+def test_compare_revisions_tells_identical_from_different_predictions():
+    import numpy as np
+
+    proba, label = np.array([[0.25, 0.75]]), np.array([1])
+    assert compare_revisions.same((proba, label), (proba.copy(), label.copy()))
+    one_ulp = proba.copy()
+    one_ulp[0, 1] = np.nextafter(0.75, 1.0)
+    assert not compare_revisions.same((proba, label), (one_ulp, label))
+    assert not compare_revisions.same((proba, label), (proba.astype(np.float32), label))
+    assert compare_revisions.decode(compare_revisions.encode(proba)).tobytes() == proba.tobytes()
 
 
 def test_inn_overhead_prints_the_four_networks(capsys):
