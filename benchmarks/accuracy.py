@@ -4,9 +4,10 @@ Each run is the paper protocol without HPO: ``prepare_split(seed)`` (stratified 
 default hyperparameters (100 epochs, batch 64, weight_norm 0.1, no augmentation) and no oversampling
 (``class_balance="none"``), as in the reference table of the speed issue.
 
-Usage:
-    python benchmarks/accuracy.py --datasets 31 37 1464 --openml_cache_dir /work/shared/openml_cache
-    python benchmarks/accuracy.py --datasets 31 --seeds 0 1 --methods inn
+Usage (from the repository root):
+    python -m benchmarks.accuracy --datasets 31 37 1464 --openml_cache_dir /work/shared/openml_cache
+    python -m benchmarks.accuracy --datasets 31 --seeds 0 1 --methods inn
+    python -m benchmarks.accuracy --code_root /tmp/inn_before      # another checkout's code, in a child process
 """
 
 from __future__ import annotations
@@ -31,21 +32,28 @@ TOLERANCE = 0.01
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     parser.add_argument("--datasets", type=int, nargs="+", default=[31, 37, 1464])
     parser.add_argument("--openml_cache_dir", default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--methods", nargs="+", choices=("inn", "tabresnet"), default=["inn", "tabresnet"])
     parser.add_argument("--class_balance", default="none", choices=("none", "weight", "oversample"))
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--code_root", type=Path, default=REPO_ROOT, help="checkout whose models/ and data/ to run")
+    parser.add_argument(
+        "--code_root", type=Path, default=None, help="another checkout whose models/ and data/ to run (a child process)"
+    )
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "benchmarks" / "out" / "accuracy.csv")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    sys.path.insert(0, str(args.code_root.resolve()))
+    if args.code_root is not None:  # the same benchmark, in a child process that imports the other checkout
+        from benchmarks.checkout import run_in_checkout, without_option
+
+        return run_in_checkout(
+            args.code_root, __file__, without_option(sys.argv[1:] if argv is None else argv, "--code_root")
+        )
     from sklearn.metrics import roc_auc_score
 
     from data import load_dataset, prepare_split

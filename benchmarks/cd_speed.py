@@ -7,27 +7,23 @@ Markdown table row per method × rule × dtype with the minimum wall and process
 CPU time is the less sensitive to other jobs on a shared machine; with two threads it can exceed the wall time)
 and the largest completeness error ``|relevant + irrelevant − output|``.
 
-    python benchmarks/cd_speed.py                      # 10,000 rows, INN and TabResNet, float64
-    python benchmarks/cd_speed.py --dtype float64 float32 --rule relevant_first shapley
+    python -m benchmarks.cd_speed                      # 10,000 rows, INN and TabResNet, float64
+    python -m benchmarks.cd_speed --dtype float64 float32 --rule relevant_first shapley
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import load_dataset, prepare_split  # noqa: E402
-from explainers.cd import CDExplainer  # noqa: E402
-from models.decomposition import CD_BATCH_SIZE, RULES  # noqa: E402
-from models.estimators import INNClassifier, TabResNetClassifier  # noqa: E402
+from data import load_dataset, prepare_split
+from explainers.cd import CDExplainer
+from models.decomposition import CD_BATCH_SIZE, RULES
+from models.estimators import INNClassifier, TabResNetClassifier
 
 ESTIMATORS = {"inn": INNClassifier, "tabresnet": TabResNetClassifier}
 DTYPES = {"float64": torch.float64, "float32": torch.float32}

@@ -5,22 +5,18 @@ networks); on random ``Linear -> ReLU -> ... -> Linear`` networks both must give
 parts. Prints one Markdown row per network and exits with 1 if any difference exceeds ``--tolerance``
 (2 if ``acd`` is not installed).
 
-    python benchmarks/cd_vs_acd.py --networks 10
+    python -m benchmarks.cd_vs_acd --networks 10
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models.decomposition import contextual_decomposition  # noqa: E402
+from models.decomposition import contextual_decomposition
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,9 +23,9 @@ the seed): KernelSHAP ``--background`` rows (default 100) and ``--kernel_samples
 ``--lime_samples`` perturbations per row (default 5000, LIME's default), LIME's quartile discretisation, one
 regression per row and output.
 
-Usage:
-    python benchmarks/explain_speed.py --openml_cache_dir /work/shared/openml_cache   # 31, 50, 54
-    python benchmarks/explain_speed.py --datasets 31 --rows 20 --smoke                  # seconds
+Usage (from the repository root):
+    python -m benchmarks.explain_speed --openml_cache_dir /work/shared/openml_cache   # 31, 50, 54
+    python -m benchmarks.explain_speed --datasets 31 --rows 20 --smoke                  # seconds
 """
 
 from __future__ import annotations
@@ -314,7 +314,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.kernel_samples != "auto" and not args.kernel_samples.isdigit():
         print(f"error: --kernel_samples must be 'auto' or a count, got {args.kernel_samples!r}", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(REPO_ROOT))
     import torch
 
     from errors import UserError

@@ -14,20 +14,16 @@ The fits take turns (round-robin over ``--repeats`` rounds), so that a slow spel
 them alike; the table shows CPU milliseconds per step (minimum over the rounds) and the median over the rounds
 of each network's CPU time divided by TabResNet's in the same round.
 
-Usage:
-    python benchmarks/inn_overhead.py                       # credit-g (embedded), 20 epochs, 15 rounds
-    python benchmarks/inn_overhead.py --dataset_id 1489 --openml_cache_dir /work/shared/openml_cache
+Usage (from the repository root):
+    python -m benchmarks.inn_overhead                       # credit-g (embedded), 20 epochs, 15 rounds
+    python -m benchmarks.inn_overhead --dataset_id 1489 --openml_cache_dir /work/shared/openml_cache
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15, help="rounds; every network is fitted once per round")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO_ROOT))
     import numpy as np
     import torch
 

@@ -6,20 +6,16 @@ loss and INN head, memory and view bookkeeping); the rest of the profiled time i
 dispatcher overhead. The profiler itself adds overhead per op, so the table shows shares; the un-profiled
 CPU time per step of the same loop is printed first.
 
-Usage:
-    python benchmarks/profile_step.py                 # INN, credit-g, 10 epochs
-    python benchmarks/profile_step.py --method tabresnet --nr_epochs 20
+Usage (from the repository root):
+    python -m benchmarks.profile_step                 # INN, credit-g, 10 epochs
+    python -m benchmarks.profile_step --method tabresnet --nr_epochs 20
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import defaultdict
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 KINDS = (
     ("matrix products", ("aten::mm", "aten::addmm", "aten::bmm")),
@@ -66,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nr_epochs", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(REPO_ROOT))
     import torch
     from torch.profiler import ProfilerActivity, profile
 

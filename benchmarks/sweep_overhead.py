@@ -7,8 +7,8 @@ both designs alike. Reports, per design: the wall time of the sweep, the per-cel
 from fork or exec to exit, from its log, minus the training, inference and explanation times it reports) and
 whether both designs gave the same test metric for every cell::
 
-    python benchmarks/sweep_overhead.py --openml_cache_dir ../shared/openml_cache              # the issue's grid
-    python benchmarks/sweep_overhead.py --methods logistic_regression decision_tree random_forest \\
+    python -m benchmarks.sweep_overhead --openml_cache_dir ../shared/openml_cache              # the issue's grid
+    python -m benchmarks.sweep_overhead --methods logistic_regression decision_tree random_forest \\
         --openml_cache_dir ../shared/openml_cache                                            # start-up bound grid
 """
 

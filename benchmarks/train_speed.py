@@ -9,11 +9,14 @@ one-threaded fit is far less sensitive to them, and the load average is printed 
 fits take turns, and a second table gives INN's fit time over TabResNet's as the median over the repeats of
 the ratio of the two fits of one round.
 
-Usage:
-    python benchmarks/train_speed.py                                    # credit-g (embedded), INN and TabResNet
-    python benchmarks/train_speed.py --datasets 31 37 1464 1489 --openml_cache_dir /work/shared/openml_cache
-    python benchmarks/train_speed.py --augmentation_probability 0 0.5 --methods inn
-    python benchmarks/train_speed.py --code_root /tmp/inn_before        # the same benchmark on another checkout
+Usage (from the repository root):
+    python -m benchmarks.train_speed                                    # credit-g (embedded), INN and TabResNet
+    python -m benchmarks.train_speed --datasets 31 37 1464 1489 --openml_cache_dir /work/shared/openml_cache
+    python -m benchmarks.train_speed --augmentation_probability 0 0.5 --methods inn
+    python -m benchmarks.train_speed --code_root /tmp/inn_before        # the same benchmark on another checkout
+
+With ``--code_root`` the benchmark runs in a child process whose working directory is that checkout, so it times
+that checkout's ``data/`` and ``models/`` (:mod:`benchmarks.checkout`).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ METHODS = ("inn", "tabresnet")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter, allow_abbrev=False
     )
     parser.add_argument("--datasets", type=int, nargs="+", default=[31], help="OpenML dataset ids")
     parser.add_argument("--openml_cache_dir", default=None, help="read-only OpenML cache (31 is embedded)")
@@ -56,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="estimator threads (default: its automatic rule)")
     parser.add_argument("--compile", action="store_true", help="fit with torch.compile")
     parser.add_argument("--predict_rows", type=int, default=100_000, help="rows for predict/explain (0: skip)")
-    parser.add_argument("--code_root", type=Path, default=REPO_ROOT, help="checkout whose models/ and data/ to time")
+    parser.add_argument("--code_root", type=Path, default=None, help="another checkout whose models/ and data/ to time")
     parser.add_argument("--label", default="", help="tag written into the CSV (e.g. before/after)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "benchmarks" / "out" / "train_speed.csv")
     return parser
@@ -175,7 +178,7 @@ def make_estimator(args, method: str, probability: float):
         if name in supported:
             params[name] = value
         elif value not in (None, False):
-            raise SystemExit(f"the code under {args.code_root} has no estimator parameter {name!r}")
+            raise SystemExit(f"the code under test has no estimator parameter {name!r}")
     return estimator_type(**params)
 
 
@@ -249,7 +252,7 @@ def benchmark_case(
                 from explainers.gradient import NetworkGradientExplainer
 
                 explain = lambda: NetworkGradientExplainer().explain(estimator, x_big)  # noqa: E731
-            except ImportError:  # a checkout from before the explainers package (--code_root)
+            except ImportError:  # --code_root of the first version, b637eb8 (the README's "before" column)
                 from models.explainers import GradientTimesInput
 
                 explain = lambda: GradientTimesInput().explain(estimator, x_big)  # noqa: E731
@@ -298,14 +301,19 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    sys.path.insert(0, str(args.code_root.resolve()))
+    if args.code_root is not None:  # the same benchmark, in a child process that imports the other checkout
+        from benchmarks.checkout import run_in_checkout, without_option
+
+        child_argv = without_option(sys.argv[1:] if argv is None else argv, "--code_root")
+        return run_in_checkout(args.code_root, __file__, child_argv, environment=FIXED_MMAP_ENVIRONMENT)
     import torch
 
+    import data
     from data import load_dataset, prepare_split
 
     print(
         f"torch {torch.__version__}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, code {args.code_root}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, code {Path(data.__file__).resolve().parents[1]}, "
         f"load average before {os.getloadavg()}",
         flush=True,
     )
@@ -344,19 +352,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _with_fixed_mmap_threshold() -> None:
-    """Re-run this script with glibc's mmap threshold fixed at 1 MiB (Linux), for honest peak memory.
+#: glibc's mmap threshold fixed at 1 MiB, for honest peak memory. By default glibc raises the threshold after the
+#: first large blocks are freed and then keeps freed blocks in the heap, so the resident size stops falling after a
+#: call and every later peak would read as 0. With a fixed threshold every block of 1 MiB or more is returned to the
+#: system when freed, and the resident size follows the live tensors; a training step's tensors are far smaller and
+#: unaffected. A fixed mmap threshold would also pin the trim threshold at 128 KiB, and the heap would then be
+#: shrunk and regrown (page faults) during training: trimming is left to the explicit malloc_trim calls.
+FIXED_MMAP_ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
-    By default glibc raises the threshold after the first large blocks are freed and then keeps freed
-    blocks in the heap, so the resident size stops falling after a call and every later peak would read
-    as 0. With a fixed threshold every block of 1 MiB or more is returned to the system when freed, and
-    the resident size follows the live tensors; a training step's tensors are far smaller and unaffected.
-    """
+
+def _with_fixed_mmap_threshold() -> None:
+    """Re-run this module (``python -m benchmarks.train_speed``) with :data:`FIXED_MMAP_ENVIRONMENT` (Linux)."""
     if sys.platform.startswith("linux") and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-        # A fixed mmap threshold would also pin the trim threshold at 128 KiB, and the heap would then be
-        # shrunk and regrown (page faults) during training: keep trimming to the explicit malloc_trim calls.
-        environment = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(1 << 20), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
-        os.execve(sys.executable, [sys.executable, *sys.argv], environment)
+        if __spec__ is None:
+            raise SystemExit("error: run it from the repository root as python -m benchmarks.train_speed")
+        command = [sys.executable, "-m", __spec__.name, *sys.argv[1:]]
+        os.execve(sys.executable, command, {**os.environ, **FIXED_MMAP_ENVIRONMENT})
 
 
 if __name__ == "__main__":

@@ -14,21 +14,16 @@ per count:
 
 ::
 
-    python benchmarks/xai_ground_truth_noise.py --dataset gaussianNonLinearAdditive --samples 500 2000
+    python -m benchmarks.xai_ground_truth_noise --dataset gaussianNonLinearAdditive --samples 500 2000
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-if __name__ == "__main__":  # run as a script: make the repository root importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def build_parser() -> argparse.ArgumentParser:
