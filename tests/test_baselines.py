@@ -207,12 +207,16 @@ def test_baseline_end_to_end(model_name: str, task: str, csv_paths: dict[str, st
 
 
 def test_tabnet_learns_on_credit_g() -> None:
-    """With its default settings TabNet must be clearly better than chance on credit-g (measured: 0.758)."""
+    """With its default settings TabNet must be clearly better than chance (a constant model's 0.5) on credit-g.
+
+    The AUROC depends on the CPU's floating-point kernels: 0.758 on an Intel Xeon with 1 or 2 threads (seed 1: 0.725),
+    0.698 on an AMD EPYC. The floor is a margin of 0.1 over chance, below every measured value by 0.09 or more.
+    """
     spec = BASELINES["tabnet"]
     split = prepare_split(load_dataset(dataset_id=31), mode="classification", seed=0, encoding_type=spec.encoding)
     assert split.categorical_input_indices  # the 13 categorical features go through embeddings
     model = spec.build(split, seed=0, device="cpu").fit(split.X_train, split.y_train)
-    assert auroc(split.y_test, model.predict_proba(split.X_test), 2) > 0.7
+    assert auroc(split.y_test, model.predict_proba(split.X_test), 2) > 0.6
 
 
 def test_tabnet_is_deterministic_and_leaves_the_global_rng_alone(csv_paths: dict[str, str]) -> None:

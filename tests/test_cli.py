@@ -526,26 +526,58 @@ def test_a_crash_mid_replacement_leaves_the_run_pending_and_is_cleaned_up(tmp_pa
     assert (directory / RESULTS_FILENAME).read_bytes() == b"newer" and not (directory / "explanations.npz").exists()
 
 
+#: ``main_experiment.py`` with one line on stdout, ``training``, when the training loop starts: an event a test can
+#: wait for instead of a guess at how long imports and data take on some machine.
+_ANNOUNCING_MAIN = """
+import runpy, sys
+import models.estimators as estimators
+train = estimators.train_snapshot_ensemble
+def announced(*args, **kwargs):
+    print("training", flush=True)
+    return train(*args, **kwargs)
+estimators.train_snapshot_ensemble = announced
+sys.argv[0] = "main_experiment.py"
+runpy.run_path("main_experiment.py", run_name="__main__")
+"""
+
+
+def _wait_for_line(process: subprocess.Popen, expected: bytes, timeout: float = 300.0) -> None:
+    """Block until ``process`` prints ``expected`` on stdout (fails if it ends or the deadline passes first)."""
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 1.0)
+        if ready:
+            line = process.stdout.readline()
+            if line.strip() == expected:
+                return
+            assert line, f"the process ended (exit code {process.wait()}) before printing {expected!r}"
+    raise AssertionError(f"no {expected!r} within {timeout:.0f} s")
+
+
 @pytest.mark.slow
 def test_a_force_rerun_killed_while_training_leaves_the_old_run_whole(tmp_path):
     import signal
-    import time
 
     argv, run, before = _first_run(tmp_path)
     process = subprocess.Popen(
-        [sys.executable, "main_experiment.py", *argv, "--force", "--nr_epochs", "2000"],
+        [sys.executable, "-c", _ANNOUNCING_MAIN, *argv, "--force", "--nr_epochs", "2000"],
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     try:
-        time.sleep(6.0)  # imports, data, then training for a long while
-        assert process.poll() is None, "the rerun ended before it could be killed"
+        _wait_for_line(process, b"training")  # imports and data are done; 2000 epochs lie ahead
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait(30)
+        process.stdout.close()
+    assert process.returncode == -signal.SIGKILL  # killed, not finished
     assert {path.name: path.read_bytes() for path in run.iterdir()} == before
     assert read_report(run / "output_info.json")["created"] == json.loads(before["output_info.json"])["created"]
+    assert not [path for path in run.parent.iterdir() if path.name.startswith(".staging")]
 
 
 def test_an_exploding_loss_is_reported_and_a_normal_one_is_not():
