@@ -140,7 +140,8 @@ def test_model_flags_have_one_default_the_estimators(method: str) -> None:
     from experiments.config import NEURAL_FLAGS, flag_parameter
 
     assert cli.neural_config(["--method", method]).model_params == {}
-    help_text = " ".join(cli.neural_parser().format_help().split())
+    # argparse has no public lookup of an option's action; _option_string_actions is its stable table.
+    actions = cli.neural_parser()._option_string_actions
     for mode in ("classification", "regression"):
         estimator = neural_estimator_class(method, mode)
         defaults = {
@@ -155,5 +156,5 @@ def test_model_flags_have_one_default_the_estimators(method: str) -> None:
         assert shared, f"no flag of main_experiment.py sets a parameter of {estimator.__name__}"
         for name in shared:
             assert name in defaults, f"--{name} sets no parameter of {estimator.__name__}"
-            shown = re.search(rf"--{name}\b[^(]*\(default ([^)]*)\)", help_text)
+            shown = re.search(r"\(default ([^)]*)", actions[f"--{name}"].help)
             assert shown and repr(defaults[name]) in shown.group(1), f"--{name}'s help does not show {defaults[name]!r}"
