@@ -10,9 +10,8 @@ exact for the model that predicts.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -22,18 +21,42 @@ from torch import nn
 from models._runtime import limit_threads, resolve_threads
 from models.attribution import Attribution, ReferenceKind, reference_point
 from models.device import resolve_device
-from models.estimators import ClassBalance, _NeuralClassifier, _NeuralRegressor
-from models.senn.losses import ROBUST_ESTIMATORS, RobustEstimator, concept_loss, pretrain_conceptizer, robustness_loss
+from models.estimators import _NeuralClassifier, _NeuralRegressor, neural_init
+from models.senn.losses import ROBUST_ESTIMATORS, concept_loss, pretrain_conceptizer, robustness_loss
 from models.senn.networks import (
     CONCEPTIZERS,
     PARAMETERIZERS,
     SENN_CONCEPTIZERS,
     Conceptizer,
     ConceptSENNNetwork,
-    Parameterizer,
     SENNNetwork,
 )
 from models.training import TrainingConfig
+
+#: SENN's own parameters, name -> default (documented on :class:`SENNClassifier`); the shared ones follow them
+#: (``models.estimators.NEURAL_PARAMETERS``). INN's ``weight_norm`` is not one: SENN's regulariser is the
+#: robustness loss.
+SENN_PARAMETERS: dict[str, Any] = {
+    "conceptizer": "identity",
+    "parameterizer": "resnet",
+    "num_concepts": 5,
+    "robust_reg": 0.1,
+    "robust_estimator": "exact",
+    "concept_reg": 1.0,
+    "sparsity_reg": 2e-5,
+    "pretrain_epochs": 0,
+}
+#: DiSENN's own parameters (β-VAE concepts; the reproduction's defaults), documented on :class:`DiSENNClassifier`.
+DISENN_PARAMETERS: dict[str, Any] = {
+    "parameterizer": "resnet",
+    "num_concepts": 5,
+    "robust_reg": 1e-3,
+    "robust_estimator": "exact",
+    "concept_reg": 1.0,
+    "beta": 4.0,
+    "pre_beta": 1.0,
+    "pretrain_epochs": 1,
+}
 
 
 class _SENN:
@@ -229,49 +252,9 @@ class _SENN:
 
 
 class _SENNParameters(_SENN):
-    """The constructor of SENN's classifier and regressor (explicit, as scikit-learn requires)."""
+    """The constructor of SENN's classifier and regressor: :data:`SENN_PARAMETERS`, then the shared ones."""
 
-    def __init__(
-        self,
-        *,
-        conceptizer: Conceptizer = "identity",
-        parameterizer: Parameterizer = "resnet",
-        num_concepts: int = 5,
-        robust_reg: float = 0.1,
-        robust_estimator: RobustEstimator = "exact",
-        concept_reg: float = 1.0,
-        sparsity_reg: float = 2e-5,
-        pretrain_epochs: int = 0,
-        nr_blocks: int = 2,
-        hidden_size: int = 128,
-        nr_epochs: int = 100,
-        batch_size: int = 64,
-        learning_rate: float = 0.01,
-        weight_decay: float = 0.01,
-        dropout: float = 0.0,
-        augmentation_probability: float = 0.0,
-        scheduler_t_mult: float = 2.0,
-        nr_restarts: int = 3,
-        class_balance: ClassBalance = "weight",
-        categorical_inputs: Sequence[int] | None = None,
-        penalize_features: Sequence[int] | None = None,
-        penalty: str | None = None,
-        penalty_strength: float = 1.0,
-        device: str = "auto",
-        seed: int = 0,
-        progress: bool = False,
-        threads: int | None = None,
-        compile: bool | str = False,
-    ) -> None:
-        self.conceptizer = conceptizer
-        self.parameterizer = parameterizer
-        self.num_concepts = num_concepts
-        self.robust_reg = robust_reg
-        self.robust_estimator = robust_estimator
-        self.concept_reg = concept_reg
-        self.sparsity_reg = sparsity_reg
-        self.pretrain_epochs = pretrain_epochs
-        _set_shared(self, locals())
+    __init__ = neural_init(SENN_PARAMETERS)
 
     #: Only the β-VAE has a KL term; SENN's autoencoder has none.
     beta = 0.0
@@ -285,49 +268,9 @@ class _SENNParameters(_SENN):
 
 
 class _DiSENNParameters(_SENN):
-    """The constructor of DiSENN's classifier and regressor (β-VAE concepts; the reproduction's defaults)."""
+    """The constructor of DiSENN's classifier and regressor: :data:`DISENN_PARAMETERS`, then the shared ones."""
 
-    def __init__(
-        self,
-        *,
-        parameterizer: Parameterizer = "resnet",
-        num_concepts: int = 5,
-        robust_reg: float = 1e-3,
-        robust_estimator: RobustEstimator = "exact",
-        concept_reg: float = 1.0,
-        beta: float = 4.0,
-        pre_beta: float = 1.0,
-        pretrain_epochs: int = 1,
-        nr_blocks: int = 2,
-        hidden_size: int = 128,
-        nr_epochs: int = 100,
-        batch_size: int = 64,
-        learning_rate: float = 0.01,
-        weight_decay: float = 0.01,
-        dropout: float = 0.0,
-        augmentation_probability: float = 0.0,
-        scheduler_t_mult: float = 2.0,
-        nr_restarts: int = 3,
-        class_balance: ClassBalance = "weight",
-        categorical_inputs: Sequence[int] | None = None,
-        penalize_features: Sequence[int] | None = None,
-        penalty: str | None = None,
-        penalty_strength: float = 1.0,
-        device: str = "auto",
-        seed: int = 0,
-        progress: bool = False,
-        threads: int | None = None,
-        compile: bool | str = False,
-    ) -> None:
-        self.parameterizer = parameterizer
-        self.num_concepts = num_concepts
-        self.robust_reg = robust_reg
-        self.robust_estimator = robust_estimator
-        self.concept_reg = concept_reg
-        self.beta = beta
-        self.pre_beta = pre_beta
-        self.pretrain_epochs = pretrain_epochs
-        _set_shared(self, locals())
+    __init__ = neural_init(DISENN_PARAMETERS)
 
     #: The β-VAE's KL term is its regulariser; there is no L1 term on its concepts.
     sparsity_reg = 0.0
@@ -336,41 +279,12 @@ class _DiSENNParameters(_SENN):
         return "vae"
 
 
-_SHARED = (
-    "nr_blocks",
-    "hidden_size",
-    "nr_epochs",
-    "batch_size",
-    "learning_rate",
-    "weight_decay",
-    "dropout",
-    "augmentation_probability",
-    "scheduler_t_mult",
-    "nr_restarts",
-    "class_balance",
-    "categorical_inputs",
-    "penalize_features",
-    "penalty",
-    "penalty_strength",
-    "device",
-    "seed",
-    "progress",
-    "threads",
-    "compile",
-)
-
-
-def _set_shared(estimator, values: dict) -> None:
-    """Store the shared network parameters as given (scikit-learn: no logic in ``__init__``)."""
-    for name in _SHARED:
-        setattr(estimator, name, values[name])
-
-
 class SENNClassifier(_SENNParameters, _NeuralClassifier):
     """Self-explaining neural network classifier: ``logit_c(x) = Σ_k θ_kc(x)·h_k(x)``.
 
-    ``explain(X)`` is exact for the model that predicts (see ``_SENN.explain``). The shared parameters are INN's
-    (``models.estimators._NeuralEstimator``) except ``weight_norm`` (SENN's regulariser is the robustness loss).
+    ``explain(X)`` is exact for the model that predicts (see ``_SENN.explain``). Its own parameters
+    (:data:`SENN_PARAMETERS`) come before the shared ones (``models.estimators.NEURAL_PARAMETERS``, documented on
+    ``_NeuralEstimator``); INN's ``weight_norm`` is not one of them (SENN's regulariser is the robustness loss).
 
     Args:
         conceptizer: ``identity`` (the inputs plus a constant concept: INN's form) or ``autoencoder`` (learned
@@ -393,9 +307,13 @@ class SENNRegressor(_SENNParameters, _NeuralRegressor):
 class DiSENNClassifier(_DiSENNParameters, _NeuralClassifier):
     """DiSENN classifier: SENN with β-VAE concepts (posterior means), pre-trained for ``pretrain_epochs``.
 
-    Parameters as :class:`SENNClassifier` without ``conceptizer`` and ``sparsity_reg``, plus ``beta`` and
-    ``pre_beta``; the defaults are the DiSENN reproduction's (5 concepts, β = 4, λ = 1e-3, one pre-training epoch
-    at β = 1).
+    Parameters (:data:`DISENN_PARAMETERS`, then the shared ones) as :class:`SENNClassifier` without
+    ``conceptizer`` and ``sparsity_reg``, plus ``beta`` and ``pre_beta``; the defaults are the DiSENN
+    reproduction's (5 concepts, β = 4, λ = 1e-3, one pre-training epoch at β = 1).
+
+    Args:
+        beta: β, the weight of the KL term in the concept loss of the joint training.
+        pre_beta: β of the conceptizer's pre-training.
     """
 
 
