@@ -7,13 +7,15 @@ linear models that produced the predictions, as an :class:`~models.attribution.A
 
 Adding a network means subclassing ``_NeuralClassifier`` / ``_NeuralRegressor`` with two hooks:
 ``_build_network(n_inputs, n_outputs)`` and, for a regulariser, ``_loss(network, x, y, output, mixing)``
-(skorch's ``get_loss``: it starts from ``self.task_loss_``, the class-weighted, mixed task loss).
+(skorch's ``get_loss``: it starts from ``self.task_loss_``, the class-weighted, mixed task loss). Its parameters
+are :data:`NEURAL_PARAMETERS` (shared, written once) plus its own: ``__init__ = neural_init(own_parameters)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Literal
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -41,8 +43,81 @@ PRODUCT_INPUTS: tuple[ProductInputs, ...] = ("raw", "standardised")
 STD_TOLERANCE = 1e-6
 
 
+#: The parameters every neural estimator takes, name -> default (documented on :class:`_NeuralEstimator`), in
+#: signature order. A family declares only its own parameters (see :func:`neural_init`), which come first.
+NEURAL_PARAMETERS: dict[str, Any] = {
+    "nr_blocks": 2,
+    "hidden_size": 128,
+    "nr_epochs": 100,
+    "batch_size": 64,
+    "learning_rate": 0.01,
+    "weight_decay": 0.01,
+    "dropout": 0.0,
+    "augmentation_probability": 0.0,
+    "scheduler_t_mult": 2.0,
+    "nr_restarts": 3,
+    "class_balance": "weight",
+    "categorical_inputs": None,
+    "penalize_features": None,
+    "penalty": None,
+    "penalty_strength": 1.0,
+    "device": "auto",
+    "seed": 0,
+    "progress": False,
+    "threads": None,
+    "compile": False,
+}
+
+#: INN's own parameters (documented on :class:`_INN`). TabResNet, INN's black-box twin, takes them too, so that a
+#: paired run shares one command line, and ignores them (it generates no weights).
+INN_PARAMETERS: dict[str, Any] = {"weight_norm": 0.1, "weight_norm_scale": "none", "product_inputs": "raw"}
+
+
+def neural_init(*own: Mapping[str, Any], **more: Any) -> Callable[..., None]:
+    """The scikit-learn ``__init__`` of a family of neural estimators: its own parameters, then the shared ones.
+
+    The family's parameters (name -> default) are the mappings ``own``, merged in order, and the keywords
+    ``more``; :data:`NEURAL_PARAMETERS` follow them. The ``__init__`` takes every parameter by keyword only,
+    stores each as given and does nothing else (scikit-learn's contract: no logic in ``__init__``). Its
+    ``__signature__`` lists the parameters with their defaults: scikit-learn's ``get_params`` and ``clone`` and
+    the registry's defaults (``methods``) read it.
+
+    Example:
+        >>> class _INNShapley:  # a family with INN's parameters and one of its own
+        ...     __init__ = neural_init(INN_PARAMETERS, nr_coalitions=64)
+
+    Raises:
+        ValueError: a family's parameter is also a shared one.
+    """
+    defaults: dict[str, Any] = {}
+    for mapping in (*own, more):
+        defaults.update(mapping)
+    shared = sorted(set(defaults) & set(NEURAL_PARAMETERS))
+    if shared:
+        raise ValueError(f"{shared} are shared parameters (NEURAL_PARAMETERS): a family declares only its own")
+    defaults.update(NEURAL_PARAMETERS)
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in defaults.items()]
+    )
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(params.keys() - defaults.keys())
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments {unknown}")
+        for name, default in defaults.items():
+            setattr(self, name, params.get(name, default))
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    __init__.__doc__ = f"Store the parameters as given: {', '.join(defaults)}."
+    return __init__
+
+
 class _NeuralEstimator(BaseEstimator):
     """Shared parameters, fitting and batched inference of the network estimators.
+
+    The parameters below (:data:`NEURAL_PARAMETERS`) are every family's; a family's ``__init__`` adds its own
+    (:func:`neural_init`).
 
     Args:
         nr_blocks: residual blocks of the backbone.
@@ -51,18 +126,6 @@ class _NeuralEstimator(BaseEstimator):
         batch_size: rows per optimiser step (at least 2: batch norm cannot train on one row).
         learning_rate: peak learning rate of Adam.
         weight_decay: Adam's (coupled) L2 weight decay.
-        weight_norm: strength of the L1 term on generated weights (networks that generate none ignore it).
-        weight_norm_scale: how the L1 term weighs the generated weight of each input column: ``none`` (the paper:
-            ``mean |W(x)|``) or ``std`` (``|W_j(x)|`` times the training standard deviation of column ``j``, the
-            bias row times 1: the paper's term for the weights the network would need on standardised inputs, so
-            a column's scale no longer decides how much its weight costs; fitted: ``l1_column_scale_`` ``(D + 1,)``,
-            None when every weight is 1). Networks that generate none ignore it.
-        product_inputs: the inputs of INN's per-example linear model: ``raw`` (the paper: the network's inputs) or
-            ``standardised`` (each column minus its training mean, over its training std; the hypernetwork still
-            reads the raw inputs, and the explanation is ``W̃_j(x)·(x̃_j − m̃_j)`` in logit units as before, with
-            ``extras["weights"]`` in standardised units). Fitted: ``product_mean_`` and ``product_scale_``
-            ``(D,)``, None when every column is already standardised (then it is the paper's INN, bit for bit).
-            Networks that generate no weights ignore it.
         dropout: dropout rate inside the residual blocks.
         augmentation_probability: chance that a batch is augmented (mixup, cutmix, cutout, FGSM, noise).
         scheduler_t_mult: growth of the cosine cycles (>= 1).
@@ -90,56 +153,7 @@ class _NeuralEstimator(BaseEstimator):
         device_: the training device.
     """
 
-    def __init__(
-        self,
-        *,
-        nr_blocks: int = 2,
-        hidden_size: int = 128,
-        nr_epochs: int = 100,
-        batch_size: int = 64,
-        learning_rate: float = 0.01,
-        weight_decay: float = 0.01,
-        weight_norm: float = 0.1,
-        weight_norm_scale: WeightNormScale = "none",
-        product_inputs: ProductInputs = "raw",
-        dropout: float = 0.0,
-        augmentation_probability: float = 0.0,
-        scheduler_t_mult: float = 2.0,
-        nr_restarts: int = 3,
-        class_balance: ClassBalance = "weight",
-        categorical_inputs: Sequence[int] | None = None,
-        penalize_features: Sequence[int] | None = None,
-        penalty: str | None = None,
-        penalty_strength: float = 1.0,
-        device: str = "auto",
-        seed: int = 0,
-        progress: bool = False,
-        threads: int | None = None,
-        compile: bool | str = False,
-    ) -> None:
-        self.nr_blocks = nr_blocks
-        self.hidden_size = hidden_size
-        self.nr_epochs = nr_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.weight_norm = weight_norm
-        self.weight_norm_scale = weight_norm_scale
-        self.product_inputs = product_inputs
-        self.dropout = dropout
-        self.augmentation_probability = augmentation_probability
-        self.scheduler_t_mult = scheduler_t_mult
-        self.nr_restarts = nr_restarts
-        self.class_balance = class_balance
-        self.categorical_inputs = categorical_inputs
-        self.penalize_features = penalize_features
-        self.penalty = penalty
-        self.penalty_strength = penalty_strength
-        self.device = device
-        self.seed = seed
-        self.progress = progress
-        self.threads = threads
-        self.compile = compile
+    __init__ = neural_init()
 
     # ----------------------------------------------------------------------------------------------- fit
     def _check_params(self) -> None:
@@ -518,7 +532,24 @@ class StandardisedProductINN(INNNetwork):
 
 
 class _INN:
-    """INN's two hooks and its explanation, shared by the classifier and the regressor."""
+    """INN's parameters, two hooks and explanation, shared by the classifier and the regressor.
+
+    Args (:data:`INN_PARAMETERS`; the shared ones are :class:`_NeuralEstimator`'s):
+        weight_norm: strength of the L1 term on generated weights (networks that generate none ignore it).
+        weight_norm_scale: how the L1 term weighs the generated weight of each input column: ``none`` (the paper:
+            ``mean |W(x)|``) or ``std`` (``|W_j(x)|`` times the training standard deviation of column ``j``, the
+            bias row times 1: the paper's term for the weights the network would need on standardised inputs, so
+            a column's scale no longer decides how much its weight costs; fitted: ``l1_column_scale_`` ``(D + 1,)``,
+            None when every weight is 1). Networks that generate none ignore it.
+        product_inputs: the inputs of INN's per-example linear model: ``raw`` (the paper: the network's inputs) or
+            ``standardised`` (each column minus its training mean, over its training std; the hypernetwork still
+            reads the raw inputs, and the explanation is ``W̃_j(x)·(x̃_j − m̃_j)`` in logit units as before, with
+            ``extras["weights"]`` in standardised units). Fitted: ``product_mean_`` and ``product_scale_``
+            ``(D,)``, None when every column is already standardised (then it is the paper's INN, bit for bit).
+            Networks that generate no weights ignore it.
+    """
+
+    __init__ = neural_init(INN_PARAMETERS)
 
     def _build_network(self, n_inputs: int, n_outputs: int) -> nn.Module:
         sizes = {"hidden_size": self.hidden_size, "nr_blocks": self.nr_blocks, "dropout": self.dropout}
@@ -594,7 +625,9 @@ class _INN:
 
 
 class _TabResNet:
-    """TabResNet's network hook."""
+    """TabResNet's parameters (INN's, see :data:`INN_PARAMETERS`) and network hook."""
+
+    __init__ = neural_init(INN_PARAMETERS)
 
     def _build_network(self, n_inputs: int, n_outputs: int) -> nn.Module:
         return TabResNetNetwork(

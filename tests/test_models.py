@@ -26,7 +26,16 @@ from explainers.inn import INNExplainer
 from methods import neural_estimators
 from models import estimators as estimators_module
 from models.augmentation import AUGMENTATIONS, BatchAugmenter, cutmix, mixup
-from models.estimators import INNClassifier, INNRegressor, TabResNetClassifier, _class_weights, oversample_indices
+from models.estimators import (
+    INN_PARAMETERS,
+    NEURAL_PARAMETERS,
+    INNClassifier,
+    INNRegressor,
+    TabResNetClassifier,
+    _class_weights,
+    neural_init,
+    oversample_indices,
+)
 from models.networks import INNNetwork, ResidualBackbone, SnapshotEnsemble, TabResNetNetwork, linear_logits
 from models.schedule import build_schedule, cycle_lengths
 from models.training import TaskLoss, TrainingConfig, batch_bounds, train_snapshot_ensemble
@@ -314,6 +323,32 @@ def test_every_estimator_is_registered_and_tested():
     registered = {cls for cls in ESTIMATORS.values() if cls.__module__ == estimators_module.__name__}
     assert public == registered, "an estimator of models.estimators is missing from ESTIMATORS"
     assert set(TESTED_ON) == set(ESTIMATORS), "a registered estimator has no test in TESTED_ON"
+
+
+@pytest.mark.parametrize("key", list(ESTIMATORS), ids=[f"{method}-{mode}" for method, mode in ESTIMATORS])
+def test_every_constructor_is_its_familys_parameters_then_the_shared_ones(key):
+    parameters = inspect.signature(ESTIMATORS[key].__init__).parameters
+    names = [name for name in parameters if name != "self"]
+    assert names[-len(NEURAL_PARAMETERS) :] == list(NEURAL_PARAMETERS)  # written once, in one order
+    assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in names)
+    assert {name: parameters[name].default for name in NEURAL_PARAMETERS} == NEURAL_PARAMETERS
+
+
+def test_a_family_adds_its_parameters_in_one_line():
+    class FamilyClassifier(INNClassifier):
+        __init__ = neural_init(INN_PARAMETERS, nr_coalitions=64)
+
+    estimator = FamilyClassifier(nr_coalitions=8, nr_epochs=2)
+    assert list(inspect.signature(FamilyClassifier.__init__).parameters)[1:5] == [*INN_PARAMETERS, "nr_coalitions"]
+    assert estimator.get_params() == {**INN_PARAMETERS, **NEURAL_PARAMETERS, "nr_coalitions": 8, "nr_epochs": 2}
+    assert vars(estimator) == estimator.get_params()  # stored as given, nothing else
+    assert clone(estimator).get_params() == estimator.get_params()
+    with pytest.raises(TypeError, match="nr_coalition"):
+        FamilyClassifier(nr_coalition=8)
+    with pytest.raises(TypeError, match="positional"):
+        FamilyClassifier(8)
+    with pytest.raises(ValueError, match="shared"):
+        neural_init(nr_epochs=5)
 
 
 @pytest.fixture
