@@ -20,11 +20,12 @@ atomically, with the hash of the settings that produced them), so an interrupted
 model's test error and the seconds spent), :func:`paper_table` lays ρ = 0 out as the paper does (rows metric ×
 dataset, columns explainers, a wins row), :func:`table_markdown`/:func:`table_latex` format it.
 
-The modules, in the order a run uses them: ``config`` (settings, profiles, checks), ``unit_file`` (a unit, its
-file and its row, :class:`UnitRow`), ``planning`` (the explanations of a model, the units to compute and those
-done), ``fitting`` (step 1: data and model), ``scoring`` (steps 2 and 4: ground truth, metrics), ``unit`` (step 3,
-explanations, and :func:`run_unit`), ``tables`` and ``reporting`` (the reports), ``runner`` (a whole run) and
-``figures`` (metrics against ρ).
+The modules, in the order a run uses them: ``config`` (settings, profiles), ``unit_file`` (a unit, its file, its
+row :class:`UnitRow`, the checks of a file read and of a path written), ``fitting`` (step 1: data and model),
+``planning`` (the checks before any work, the explanations of a model, the units to compute, done or damaged),
+``scoring`` (steps 2 and 4: ground truth, metrics), ``unit`` (step 3, explanations, and :func:`run_unit`),
+``tables`` and ``reporting`` (the reports), ``runner`` (a whole run, or the reports only) and ``figures`` (metrics
+against ρ).
 """
 
 from studies.xai_bench.config import (
@@ -35,19 +36,26 @@ from studies.xai_bench.config import (
     PAPER_METRICS,
     PROFILES,
     BenchmarkConfig,
-    available_explainers,
     make_config,
     metric_direction,
     settings_hash,
-    validate,
 )
 from studies.xai_bench.fitting import FittedModel, TrainedModels, fit_model, synthetic_split
-from studies.xai_bench.planning import Entry, entries_of, plan
+from studies.xai_bench.planning import Entry, Plan, applicable, available_explainers, entries_of, plan, validate
 from studies.xai_bench.reporting import combine, write_reports
-from studies.xai_bench.runner import run_benchmark
+from studies.xai_bench.runner import report_only, run_benchmark
 from studies.xai_bench.tables import dataset_label, entry_order, metric_label, paper_table, table_latex, table_markdown
-from studies.xai_bench.unit import applicable, run_unit
-from studies.xai_bench.unit_file import UNIT_COLUMNS, UNITS_DIRNAME, Unit, UnitRow, csv_bytes, unit_path
+from studies.xai_bench.unit import run_unit
+from studies.xai_bench.unit_file import (
+    UNIT_COLUMNS,
+    UNITS_DIRNAME,
+    DamagedUnitFile,
+    Unit,
+    UnitRow,
+    csv_bytes,
+    read_unit,
+    unit_path,
+)
 
 __all__ = [
     "BENCHMARK_METRICS",
@@ -59,8 +67,10 @@ __all__ = [
     "UNITS_DIRNAME",
     "UNIT_COLUMNS",
     "BenchmarkConfig",
+    "DamagedUnitFile",
     "Entry",
     "FittedModel",
+    "Plan",
     "TrainedModels",
     "Unit",
     "UnitRow",
@@ -77,6 +87,8 @@ __all__ = [
     "metric_label",
     "paper_table",
     "plan",
+    "read_unit",
+    "report_only",
     "run_benchmark",
     "run_unit",
     "settings_hash",

@@ -1,5 +1,6 @@
-"""The benchmark's settings: the metrics it reports, :class:`BenchmarkConfig`, the named :data:`PROFILES`, the hash
-that ties a unit's rows to the settings that produced them, and the checks made before any work (:func:`validate`).
+"""The benchmark's settings: the metrics it reports, :class:`BenchmarkConfig`, the named :data:`PROFILES` and
+:func:`make_config`, and the hash that ties a unit's rows to the settings that produced them (the checks made
+before any work are ``planning.validate``).
 """
 
 from __future__ import annotations
@@ -183,92 +184,6 @@ def make_config(profile: str = "paper", **overrides: Any) -> BenchmarkConfig:
     return BenchmarkConfig(**settings, model_params=params, profile=profile)
 
 
-def validate(config: BenchmarkConfig) -> None:
-    """Check a configuration before any work.
-
-    Raises:
-        UserError: a setting out of range, an unknown or unavailable model, explainer or metric (one line).
-    """
-    from errors import UserError
-    from explainers import POSTHOC_EXPLAINERS
-    from methods import REGISTRY
-    from xai.shapley import MAX_SHAPLEY_FEATURES
-
-    def fail(message: str) -> None:
-        raise UserError(message)
-
-    if not 2 <= config.d <= min(12, MAX_SHAPLEY_FEATURES):
-        fail(f"--d must be between 2 and 12 (ground truth enumerates 2^d coalitions), got {config.d}")
-    for rho in config.rhos:
-        if not 0.0 <= rho < 1.0:
-            fail(f"--rho values must lie in [0, 1), got {rho:g}")
-    if len(set(config.rhos)) != len(config.rhos) or len(set(config.seeds)) != len(config.seeds):
-        fail("--rho and --seeds must not repeat values")
-    if any(seed < 0 for seed in config.seeds):
-        fail("--seeds must be non-negative")
-    for dataset in config.datasets:
-        if dataset not in TARGETS:
-            fail(f"unknown dataset {dataset!r}; choose from {', '.join(TARGETS)}")
-    if config.n_train < 10 or config.n_test < 2:
-        fail(f"need --n_train >= 10 and --n_test >= 2, got {config.n_train} and {config.n_test}")
-    if config.noise < 0:
-        fail(f"--noise must be >= 0, got {config.noise:g}")
-    for model in config.models:
-        if model not in REGISTRY:
-            fail(f"unknown model {model!r}; registered methods: {', '.join(REGISTRY)}")
-    for model in config.posthoc_models:
-        if model not in config.models:
-            fail(f"--posthoc_models {model} must also be one of --models ({' '.join(config.models)})")
-    for explainer in config.explainers:
-        if explainer not in POSTHOC_EXPLAINERS:
-            fail(f"unknown explainer {explainer!r}; choose from {', '.join(POSTHOC_EXPLAINERS)}")
-        try:
-            POSTHOC_EXPLAINERS[explainer]
-        except ImportError as error:
-            fail(f"explainer {explainer} is not available here ({error})")
-    for metric in config.metrics:
-        if metric not in BENCHMARK_METRICS:
-            fail(f"unknown metric {metric!r}; choose from {', '.join(BENCHMARK_METRICS)}")
-    counts = {
-        "gt_samples": config.gt_samples,
-        "gt_background": config.gt_background,
-        "faithfulness_samples": config.faithfulness_samples,
-        "infidelity_perturbations": config.infidelity_perturbations,
-        "background_size": config.background_size,
-        "lime_samples": config.lime_samples,
-        "ig_steps": config.ig_steps,
-    }
-    for name, value in counts.items():
-        if value < 1 or (name == "lime_samples" and value < 2):
-            fail(f"--{name} must be a positive count, got {value}")
-    if not config.lime_kernel_width > 0:
-        fail(f"--lime_kernel_width must be > 0, got {config.lime_kernel_width:g}")
-    for model, params in config.model_params.items():
-        if model in REGISTRY:
-            try:
-                REGISTRY[model].resolve_params("regression", params)
-            except ValueError as error:
-                fail(str(error))
-
-
-def available_explainers() -> tuple[str, ...]:
-    """The post-hoc explainers whose modules import here (``cd`` needs ``explainers.cd``, SHAP needs shap ...)."""
-    from explainers import POSTHOC_EXPLAINERS
-
-    available = []
-    for explainer in POSTHOC_EXPLAINERS:
-        try:
-            cls = POSTHOC_EXPLAINERS[explainer]
-            if explainer == "cd":
-                import explainers.cd  # noqa: F401 - the adapter imports it lazily
-            elif explainer in ("exact_shap", "kernel_shap"):
-                import shap  # noqa: F401
-            elif explainer == "lime":
-                import lime  # noqa: F401
-            elif explainer == "integrated_gradients":
-                import captum  # noqa: F401
-            del cls
-        except ImportError:
-            continue
-        available.append(explainer)
-    return tuple(available)
+def unit_metrics(config: BenchmarkConfig) -> list[str]:
+    """The metrics a unit scores, in table order."""
+    return [metric for metric in BENCHMARK_METRICS if metric in config.metrics]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from data.synthetic import SyntheticData
-from studies.xai_bench.config import BENCHMARK_METRICS, BenchmarkConfig
+from studies.xai_bench.config import BENCHMARK_METRICS, BenchmarkConfig, unit_metrics
 from studies.xai_bench.fitting import FittedModel, timed
 from studies.xai_bench.unit_file import Unit
 from xai.metrics import (
@@ -37,11 +37,6 @@ from xai.shapley import ShapleyValues, ground_truth_shapley
 def random_stream(*parts: Any) -> np.random.Generator:
     """A generator that depends only on ``parts`` (the same for every explainer: common random numbers)."""
     return np.random.default_rng([zlib.crc32(repr(part).encode()) for part in parts])
-
-
-def unit_metrics(config: BenchmarkConfig) -> list[str]:
-    """The metrics a unit scores, in table order."""
-    return [metric for metric in BENCHMARK_METRICS if metric in config.metrics]
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from studies.xai_bench.config import BenchmarkConfig, metric_direction, settings_hash
+from studies.xai_bench.config import BenchmarkConfig, metric_direction, settings_hash, unit_metrics
 from studies.xai_bench.fitting import FittedModel, fit_model, timed
-from studies.xai_bench.planning import Entry, entries_of
+from studies.xai_bench.planning import Entry, applicable, entries_of
 from studies.xai_bench.scoring import (
     Score,
     faithfulness_deltas,
     ground_truths,
     score_explanation,
-    unit_metrics,
 )
 from studies.xai_bench.unit_file import Unit, UnitRow, unit_frame
 
@@ -44,14 +43,6 @@ def _posthoc_options(config: BenchmarkConfig, explainer: str) -> dict[str, Any]:
     if explainer == "integrated_gradients":
         return {"n_steps": config.ig_steps}
     return {}
-
-
-def applicable(explainer: str, spec: Any) -> bool:
-    """Whether a post-hoc explainer can explain a method's models (gradients and CD need a network)."""
-    from explainers import POSTHOC_EXPLAINERS
-
-    requires = getattr(POSTHOC_EXPLAINERS[explainer], "requires", "predict")
-    return requires == "predict" or (spec.kind == "neural" and spec.input_kind == "matrix")
 
 
 def _values(attribution: Any) -> np.ndarray:
