@@ -237,9 +237,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     settings = make_config(config)
     output_dir = Path(config.get("output_dir") or "results/xai_benchmark")
     if config.get("report_only"):
-        benchmark.plan(settings, output_dir, force=False)  # checks the directory and the settings
-        files = benchmark.write_reports(settings, output_dir)
-        return {"computed": 0, "files": [str(path) for path in files]}
+        return benchmark.report_only(settings, output_dir, log=lambda line: print(line, file=sys.stderr))
     summary = benchmark.run_benchmark(
         settings, output_dir, force=bool(config.get("force")), log=lambda line: print(line, file=sys.stderr)
     )

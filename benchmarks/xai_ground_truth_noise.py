@@ -47,7 +47,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, float]]:
     """One row per sample count: noise variance, correlation of two estimates, seconds per estimate."""
     from data.synthetic import make_synthetic
     from methods import REGISTRY
-    from studies.xai_bench import _TrainedModels, make_config, synthetic_split
+    from studies.xai_bench import TrainedModels, make_config, synthetic_split
     from xai.metrics import row_correlation
     from xai.shapley import ground_truth_shapley
 
@@ -56,7 +56,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, float]]:
     config = make_config("paper", models=(args.model,), model_params=params, **overrides)
     data = make_synthetic(args.dataset, d=config.d, rho=args.rho, n_train=config.n_train, n_test=config.n_test,
                           noise=config.noise, seed=args.seed)  # fmt: skip
-    trained = _TrainedModels(REGISTRY[args.model], synthetic_split(data, args.dataset), config.params_for(args.model),
+    trained = TrainedModels(REGISTRY[args.model], synthetic_split(data, args.dataset), config.params_for(args.model),
                              args.seed)  # fmt: skip
     predict = trained.predictor(trained.fit_model(data.X_train, data.y_train))
     rows = []

@@ -4,13 +4,16 @@ A unit with a ridge model is fast and has answers: its own explanation ``coef âŠ
 interventional Shapley value of a linear model (correlation 1 with the interventional ground truth, and equal to
 brute-force SHAP of the same model), it beats Random on faithfulness, and ROAR retrains are shared through the
 cache. The runner resumes (finished units are skipped, a deleted one is recomputed), refuses bad input with one
-``error:`` line before writing anything, and the tables mark the best value by each metric's direction. The smoke
-profile runs end to end (the one slow test).
+``error:`` line before writing anything (model parameters included, checked as the estimator checks them), and
+the tables mark the best value by each metric's direction. A results folder may come from anyone: unit files are
+checked on load (a damaged one is named, left out of the reports and computed again), names read from them never
+become paths, and links out of the folder are refused. The smoke profile runs end to end (the one slow test).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +24,7 @@ from errors import UserError
 from experiments.results import metric_direction as results_direction
 from studies import xai_bench as benchmark
 from studies.xai_bench import BENCHMARK_METRICS, Unit, make_config, paper_table, run_benchmark, run_unit, unit_path
+from studies.xai_bench.planning import check_complete
 
 FAST = {
     "datasets": ("gaussianLinear",),
@@ -97,8 +101,8 @@ def test_the_runner_resumes_and_rebuilds_the_reports(tmp_path) -> None:
     )
     with pytest.raises(UserError, match="other settings"):
         benchmark.plan(other, tmp_path)
-    todo, done = benchmark.plan(other, tmp_path, force=True)
-    assert len(todo) == 2 and not done
+    planned = benchmark.plan(other, tmp_path, force=True)
+    assert len(planned.todo) == 2 and not planned.done and not planned.damaged
 
 
 def test_bad_input_is_one_error_line_before_any_work(tmp_path, capsys) -> None:
@@ -109,15 +113,139 @@ def test_bad_input_is_one_error_line_before_any_work(tmp_path, capsys) -> None:
         ["--d", "1"],
         ["--param", "inn.no_such_parameter=3"],
         ["--seeds", "a"],
+        ["--param", "inn.nr_epochs=abc"],  # the estimator's own check, before any training
+        ["--param", "tabresnet.dropout=2"],
+        ["--param", "ebm.outer_bags=0"],  # the registry flag's type
+        ["--report_only"],  # a missing folder: nothing to report, nothing created
     ):
         assert xai_benchmark.main([*argv, "--output_dir", str(output)]) == 2, argv
         error = capsys.readouterr().err.strip().splitlines()
         assert len(error) == 1 and error[0].startswith("error: "), (argv, error)
-        assert not output.exists()
+        assert "Traceback" not in error[0] and not output.exists(), argv
+    messages = {}
+    for argv in (["--param", "inn.nr_epochs=abc"], ["--param", "tabresnet.dropout=2"]):
+        xai_benchmark.main([*argv, "--output_dir", str(output)])
+        messages[argv[1]] = capsys.readouterr().err
+    assert "nr_epochs must be an integer >= 1, got 'abc'" in messages["inn.nr_epochs=abc"]
+    assert "dropout must be in [0, 1), got 2" in messages["tabresnet.dropout=2"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert xai_benchmark.main(["--report_only", "--output_dir", str(empty)]) == 2
+    assert "nothing to report" in capsys.readouterr().err and not any(empty.iterdir())
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     assert xai_benchmark.main(["--profile", "smoke", "--output_dir", str(blocker)]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+#: The command line of a fast run (a ridge model, two explanations, two metrics).
+FAST_ARGV = [
+    "--datasets", "gaussianLinear", "--rho", "0", "--models", "logistic_regression",
+    "--posthoc_models", "logistic_regression", "--explainers", "random", "--metrics", "faithfulness", "shapley_corr",
+    "--n_train", "150", "--n_test", "12", "--gt_samples", "300", "--faithfulness_samples", "30",
+]  # fmt: skip
+
+
+def test_units_of_another_profile_are_reported_with_that_profile_not_recomputed(tmp_path, capsys) -> None:
+    argv = [*FAST_ARGV, "--seeds", "0", "--output_dir", str(tmp_path)]
+    assert xai_benchmark.main([*argv, "--profile", "smoke"]) == 0
+    unit = unit_path(tmp_path, Unit("gaussianLinear", 0.0, 0, "logistic_regression"))
+    stored = unit.read_bytes()
+    capsys.readouterr()
+    for extra in (["--report_only"], []):  # without --profile: the paper profile's settings
+        assert xai_benchmark.main([*argv, *extra]) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and "computed with --profile smoke" in error[0], error
+        assert "add --profile smoke to report" in error[0] if extra else "add --profile smoke to resume" in error[0]
+        assert ("--force" in error[0]) == (not extra)  # reporting never advises recomputing
+    assert xai_benchmark.main([*argv, "--report_only", "--profile", "smoke"]) == 0
+    assert unit.read_bytes() == stored and (tmp_path / "table_rho0.md").exists()
+
+
+def _truncate(path: Path) -> None:
+    """Cut the file inside its last row (a copy interrupted, a disk full)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])
+
+
+def _drop_last_row(path: Path) -> None:
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))
+
+
+def _edit(column: str, value: str):
+    def edit(path: Path) -> None:
+        frame = pd.read_csv(path, dtype={"settings_hash": str})
+        frame[column] = frame[column].astype(object)
+        frame.loc[0, column] = value
+        frame.to_csv(path, index=False)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (_truncate, "missing"),
+        (_drop_last_row, "of the 2 rows"),
+        (lambda path: path.write_text(""), "not a readable CSV"),
+        (lambda path: path.write_bytes(b"\xff\xfe\x00garbage"), "not a readable CSV"),
+        (_edit("value", "inf"), "infinite"),
+        (_edit("seed", "abc"), "not numbers"),
+        (_edit("roar_fits", "-1"), "negative"),
+        (_edit("native", "maybe"), "True and False"),
+        (_edit("dataset", "../../../elsewhere"), "as its path says"),
+        (_edit("settings_hash", "/tmp/x"), "settings_hash"),
+        (_edit("metric", "accuracy"), "unknown metrics"),
+        (lambda path: path.write_text("a,b\n1,2\n"), "columns differ"),
+    ],
+)
+def test_a_damaged_unit_file_is_named_left_out_of_the_reports_and_computed_again(tmp_path, damage, reason) -> None:
+    config = make_config(**{**FAST, "seeds": (0, 1), "explainers": (), "metrics": ("faithfulness", "shapley_corr")})
+    run_benchmark(config, tmp_path, log=lambda _: None)
+    unit = Unit("gaussianLinear", 0.0, 1, "logistic_regression")
+    path = unit_path(tmp_path, unit)
+    whole = pd.read_csv(path)
+    damage(path)
+    with pytest.raises(benchmark.DamagedUnitFile, match=reason):
+        check_complete(config, unit.model, benchmark.read_unit(path, unit))
+    planned = benchmark.plan(config, tmp_path, report_only=True)
+    assert list(planned.damaged) == [path] and unit in planned.todo and len(planned.done) == 1
+    lines: list[str] = []
+    benchmark.report_only(config, tmp_path, log=lines.append)  # the other unit is reported
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and str(path) in lines[0] and "damaged" in lines[0]
+    assert sorted(pd.read_csv(tmp_path / "results.csv")["seed"].unique()) == [0]
+    lines.clear()
+    summary = run_benchmark(config, tmp_path, log=lines.append)  # not done: computed again
+    assert summary["computed"] == 1 and summary["damaged"] == [str(path)]
+    assert any("computing it again" in line and str(path) in line for line in lines)
+    again = pd.read_csv(path)
+    assert again.drop(columns=[c for c in again if c.endswith("seconds")]).equals(
+        whole.drop(columns=[c for c in whole if c.endswith("seconds")])
+    )
+
+
+def test_names_read_from_a_folder_never_become_paths_outside_it(tmp_path, capsys) -> None:
+    from studies.xai_bench.unit_file import inside, plain_component
+
+    for name in ("", ".", "..", "a/b", "/abs", "..\\x"):
+        with pytest.raises(UserError):
+            plain_component(name, "dataset")
+    assert plain_component("gaussianLinear", "dataset") == "gaussianLinear"
+    with pytest.raises(UserError):
+        unit_path(tmp_path, Unit("../../escape", 0.0, 0, "inn"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with pytest.raises(UserError, match="outside --output_dir"):
+        inside(tmp_path / "out", tmp_path / "out" / ".." / "outside" / "x.csv")
+    # A results folder whose units/ (or one unit file) links out of it: refused before any work, nothing written.
+    for link in ("units", "units/gaussianLinear/rho0/seed0/logistic_regression.csv"):
+        output = tmp_path / f"out_{link.count('/')}"
+        (output / link).parent.mkdir(parents=True, exist_ok=True)
+        (output / link).symlink_to(outside / "x.csv" if link.endswith(".csv") else outside)
+        assert xai_benchmark.main([*FAST_ARGV, "--seeds", "0", "--output_dir", str(output)]) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and "outside --output_dir" in error[0], error
+        assert not any(outside.iterdir()) and not (output / "config.json").exists()
 
 
 def _frame() -> pd.DataFrame:

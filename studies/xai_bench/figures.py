@@ -18,7 +18,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from studies.xai_bench import BENCHMARK_METRICS, dataset_label, entry_order, metric_label
+from studies.xai_bench.config import BENCHMARK_METRICS
+from studies.xai_bench.tables import dataset_label, entry_order, metric_label
 
 _FALLBACK = "#666666"
 
@@ -35,7 +36,7 @@ def entry_style(explainer: str, model: str, native: bool) -> dict[str, object]:
     """Line style of one explanation: colour, width and dash (the same in every figure)."""
     from explainers import POSTHOC_COLORS
     from methods import REGISTRY
-    from studies.xai_bench import DEFAULT_POSTHOC_MODELS
+    from studies.xai_bench.config import DEFAULT_POSTHOC_MODELS
 
     if native:
         color = REGISTRY[model].color if model in REGISTRY else _FALLBACK
