@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 NETWORK_EXPLAINERS = ("gradient", "cd", "acd")
 EXPLAINERS = ("native", *NETWORK_EXPLAINERS, *(name for name in POSTHOC_EXPLAINERS if name not in NETWORK_EXPLAINERS))
 SIDECAR = "explain.json"
+#: The report fields that name the default output folder, in order.
+_NAMED_BY = ("run_id", "dataset_id", "seed")
 #: The names this script writes into an output folder (an earlier output's files of these names are replaced).
 _OUTPUT_NAME = re.compile(r"(predictions|contributions)\.csv|acd_trees\.json|(waterfall|acd)_row\d+\.(png|pdf)")
 
@@ -116,7 +118,7 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
         UserError: bad flags, an unusable run folder, missing columns or unparsable values, an explainer that does
             not fit the run's model (nothing is written then).
     """
-    from experiments.results import json_bytes
+    from experiments.results import json_bytes, resolve_inside
     from experiments.saved_run import file_rows, load_run, prepare_rows, test_set_rows
 
     run_path = Path(config["run"])
@@ -125,7 +127,11 @@ def run(config: Mapping[str, Any]) -> dict[str, Any]:
     saved = load_run(run_path)
     data = config.get("data")
     rows = file_rows(saved, data, config.get("rows")) if data is not None else test_set_rows(saved, config.get("rows"))
-    out = Path(config["out"]) if config.get("out") is not None else default_out(saved, data)
+    if config.get("out") is not None:
+        out = Path(config["out"])
+    else:  # built from names read from the run's files: each must be one plain name, the whole under here
+        out = default_out(saved, data)
+        resolve_inside(out, Path.cwd(), what="the default output folder")
     check_out(out, run_path)
     frame, warnings = prepare_rows(saved, rows)
     for warning in warnings:
@@ -192,11 +198,21 @@ def check_out(out: Path, run_path: Path) -> None:
 
 
 def default_out(saved: SavedRun, data: Path | None) -> Path:
-    """``explanations/<run_id>/<dataset_id>/<seed>/<test | the file's name-hash>``."""
-    from data import file_dataset_key
+    """``explanations/<run_id>/<dataset_id>/<seed>/<test | the file's name-hash>``.
 
-    source = "test" if data is None else file_dataset_key(data)
-    return Path("explanations") / saved.run_id / str(saved.report["dataset_id"]) / str(saved.report["seed"]) / source
+    The run id, dataset id and seed are read from the run's ``output_info.json``: each must be one plain path
+    component (``experiments.results.plain_component``), so no value in a results folder moves the write.
+
+    Raises:
+        UserError: one of them is not a plain path component.
+    """
+    from data import file_dataset_key
+    from experiments.results import RESULTS_FILENAME, plain_component
+
+    report = saved.report
+    names = [plain_component(report.get(key), f"{saved.path / RESULTS_FILENAME}: {key}") for key in _NAMED_BY]
+    source = "test" if data is None else plain_component(file_dataset_key(data), f"--data {data}")
+    return Path("explanations").joinpath(*names, source)
 
 
 def explain(
@@ -465,10 +481,14 @@ def acd_figures(saved: SavedRun, rows: Rows, trees: list, n_figures: int) -> dic
 
 def write_files(directory: Path, files: Mapping[str, bytes]) -> None:
     """Write every file atomically, ``explain.json`` last; then delete what an earlier output of this script in the
-    same folder wrote and this one did not (only names this script writes)."""
+    same folder wrote and this one did not (only names this script writes).
+
+    Every path written or deleted is first proven to lie in ``directory`` (``experiments.results.resolve_inside``),
+    before anything is written.
+    """
     import json
 
-    from experiments.results import atomic_write_bytes
+    from experiments.results import atomic_write_bytes, resolve_inside
 
     previous: list[str] = []
     try:
@@ -476,13 +496,15 @@ def write_files(directory: Path, files: Mapping[str, bytes]) -> None:
         previous = [str(name) for name in listed if _OUTPUT_NAME.fullmatch(str(name))]
     except (OSError, ValueError, AttributeError):
         previous = []
+    stale = [name for name in previous if name not in files]
+    for name in [*files, *stale]:
+        resolve_inside(directory / name, directory)
     for name, data in files.items():
         if name != SIDECAR:
             atomic_write_bytes(directory / name, data)
     atomic_write_bytes(directory / SIDECAR, files[SIDECAR])
-    for name in previous:
-        if name not in files:
-            (directory / name).unlink(missing_ok=True)
+    for name in stale:
+        (directory / name).unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,6 +39,7 @@ from experiments.results import (
     MODEL_FILENAME,
     RESULTS_FILENAME,
     SCHEMA_VERSION,
+    check_symlinks_inside,
     json_bytes,
     npz_bytes,
     read_report,
@@ -429,6 +430,7 @@ def load_run(path: str | Path) -> SavedRun:
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"--run {path} is not a directory")
+    check_symlinks_inside(path)  # before anything in it is read
     try:
         report = read_report(path / RESULTS_FILENAME)
     except ValueError as error:
@@ -443,8 +445,12 @@ def load_run(path: str | Path) -> SavedRun:
     except ValueError:
         raise UserError(f"--run {path}: unknown method {report['method']!r}") from None
     state = _read_preprocessing(path)
-    if state["method"] != spec.id or str(state["dataset_id"]) != str(report["dataset_id"]):
-        raise UserError(f"--run {path}: {PREPROCESSING_FILENAME} belongs to another run")
+    for key, value in (("method", spec.id), ("dataset_id", report["dataset_id"])):
+        if str(state.get(key)) != str(value):
+            raise UserError(
+                f"--run {path}: {PREPROCESSING_FILENAME} belongs to another run: {key} {state.get(key)!r} there, "
+                f"{value!r} in {RESULTS_FILENAME}"
+            )
     if spec.id in UNSUPPORTED_MODELS:
         raise UserError(f"--run {path}: a {spec.label} run cannot be reloaded: {UNSUPPORTED_MODELS[spec.id]}")
     encoder = _restore_encoder(path, state)

@@ -441,3 +441,59 @@ def test_a_regression_run_explains_its_predictions_in_target_units(runs, tmp_pat
     # ... and the true targets are the file's values of these test rows.
     data = pd.read_csv(next(runs["inn_regression"].parents[3].glob("data*/amounts.csv")))
     np.testing.assert_allclose(predictions["y_true"], data["label"].to_numpy()[predictions["dataset_row"]])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Names and paths read from a results folder never move a write (tests/test_crafted_runs.py crafts every field)
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` (folders as None, files by content), symlinks not followed."""
+    return {
+        str(path.relative_to(root)): None if path.is_dir() and not path.is_symlink() else path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if not path.is_symlink()
+    }
+
+
+@pytest.mark.parametrize("field", ["run_id", "dataset_id", "seed"])
+@pytest.mark.parametrize("value", ["/ABSOLUTE", "../../../escaped", "..", "a/b"])
+def test_a_run_id_dataset_id_or_seed_that_is_a_path_moves_no_write(runs, tmp_path, monkeypatch, capsys, field, value):
+    folder = _copy(runs["logistic_regression"], tmp_path)
+    report = json.loads((folder / "output_info.json").read_text())
+    value = str(tmp_path / "escaped") if value == "/ABSOLUTE" else value
+    (folder / "output_info.json").write_text(json.dumps({**report, field: value}))
+    work = tmp_path / "work" / "deeper" / "still"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = _tree(tmp_path)
+    assert explain.main(["--run", str(folder), "--rows", "0", "--figures", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("error: ") and field in error.replace(str(tmp_path), ""), error
+    assert _tree(tmp_path) == before
+
+
+def test_a_symlink_out_of_the_run_folder_is_refused_before_it_is_read(runs, tmp_path, capsys, monkeypatch):
+    folder = _copy(runs["logistic_regression"], tmp_path)
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes((folder / "preprocessing.json").read_bytes())
+    (folder / "preprocessing.json").unlink()
+    (folder / "preprocessing.json").symlink_to(outside)
+    opened = []
+    real_open = open
+
+    def recording_open(file, *args, **kwargs):
+        opened.append(Path(file).resolve() if isinstance(file, str | Path) else file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", recording_open)
+    monkeypatch.setattr("io.open", recording_open)
+    assert explain.main(["--run", str(folder), "--rows", "0", "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "refused: a symlink" in error and "preprocessing.json" in error
+    assert outside.resolve() not in opened and not (tmp_path / "out").exists()
+    # A link that stays inside the folder is fine.
+    (folder / "preprocessing.json").unlink()
+    (folder / "inside.json").write_bytes(outside.read_bytes())
+    (folder / "preprocessing.json").symlink_to(folder / "inside.json")
+    assert explain.main(["--run", str(folder), "--rows", "0", "--out", str(tmp_path / "out"), "--figures", "0"]) == 0
