@@ -57,6 +57,7 @@ class Explained:
         attribution: the explanation ``(N, F, C)`` over the original features, or None (predictions only).
         output_names: per row, the explained output in words (``logit of class 'good'``).
         trees: ``--explainer acd``: every row's hierarchy, else None.
+        previous: the files an earlier ``explain.py`` output in ``out`` lists (its ``explain.json``, checked).
     """
 
     saved: SavedRun
@@ -67,6 +68,7 @@ class Explained:
     attribution: Attribution | None = None
     output_names: list[str] = dataclasses.field(default_factory=list)
     trees: list | None = None
+    previous: list[str] = dataclasses.field(default_factory=list)
 
 
 def explain_run(config: Mapping[str, Any]) -> Explained:
@@ -95,6 +97,7 @@ def explain_run(config: Mapping[str, Any]) -> Explained:
         out = default_out(saved, data)
         resolve_inside(out, Path.cwd(), what="the default output folder")
     check_out(out, run_path)
+    previous = previous_outputs(out)
     frame, warnings = prepare_rows(saved, rows)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -117,7 +120,7 @@ def explain_run(config: Mapping[str, Any]) -> Explained:
         "explanation": None,
     }
     if config.get("predict_only"):
-        return Explained(saved, rows, out, files, sidecar)
+        return Explained(saved, rows, out, files, sidecar, previous=previous)
     explainer = config.get("explainer", "native")
     attribution, trees = explain(
         saved,
@@ -135,7 +138,7 @@ def explain_run(config: Mapping[str, Any]) -> Explained:
         files["acd_trees.json"] = json_bytes(
             {"trees": [{"row": int(r), **t.to_dict()} for r, t in zip(rows.labels, trees, strict=True)]}
         )
-    return Explained(saved, rows, out, files, sidecar, attribution, names, trees)
+    return Explained(saved, rows, out, files, sidecar, attribution, names, trees, previous)
 
 
 def check_out(out: Path, run_path: Path) -> None:
@@ -295,6 +298,11 @@ def describe_explanation(
         if explainer == "native" and saved.spec.explains_concepts(saved.model)
         else "original features",
         "values": "each column: the feature's contribution to the explained output of the row (explained_output)",
+        "renamed_columns": {
+            name: column
+            for name, column in zip(attribution.feature_names, feature_columns(attribution.feature_names), strict=True)
+            if column != name
+        },
         "rest": "the base value: the bias plus the reference's share; features + rest = output"
         if exact
         else "what the features leave unexplained: output − Σ features",
@@ -307,15 +315,19 @@ def describe_explanation(
 # The tables
 
 
-def _meta_names(wanted: Sequence[str], taken: Sequence[str]) -> list[str]:
-    """``wanted`` column names, each prefixed with ``_`` until it differs from every name in ``taken``."""
-    taken = set(taken)
-    names = []
-    for name in wanted:
-        while name in taken:
-            name = "_" + name
-        names.append(name)
-    return names
+#: The fixed columns of ``contributions.csv`` (whatever the features are called).
+FIXED_COLUMNS = ("row", "dataset_row", "explained_output", "rest", "output")
+#: The prefix of a feature column whose name is a fixed column's (or starts with the prefix itself).
+FEATURE_PREFIX = "feature:"
+
+
+def feature_columns(features: Sequence[str]) -> list[str]:
+    """The column of each feature in ``contributions.csv``: its name, or ``feature:<name>`` when the name is a fixed
+    column's (``rest``, ``row``, ...) or starts with ``feature:``, so the fixed columns keep their names and two
+    features never share a column."""
+    return [
+        FEATURE_PREFIX + name if name in FIXED_COLUMNS or name.startswith(FEATURE_PREFIX) else name for name in features
+    ]
 
 
 def _id_columns(rows: Rows) -> dict[str, Any]:
@@ -342,21 +354,18 @@ def predictions_csv(saved: SavedRun, rows: Rows, predicted: np.ndarray, probabil
 def contributions_csv(rows: Rows, attribution: Attribution, columns: np.ndarray, names: list[str]) -> bytes:
     """``contributions.csv``: one row per example, one column per feature, ``rest`` and ``output`` of the shown output.
 
-    Columns named like a feature get a leading ``_`` (``_output`` when a feature is called ``output``).
+    The fixed columns (:data:`FIXED_COLUMNS`) keep their names; a feature named like one is ``feature:<name>``
+    (:func:`feature_columns`).
     """
     import numpy as np
     import pandas as pd
 
-    features = list(attribution.feature_names)
-    ids = _id_columns(rows)
-    id_names = _meta_names([*ids, "explained_output"], features)
-    rest_name, output_name = _meta_names(["rest", "output"], features)
     picked = np.arange(attribution.n_examples)
     values = attribution.values[picked, :, columns]  # (N, F)
-    table = pd.DataFrame(dict(zip(id_names, [*ids.values(), names], strict=True)))
-    table = pd.concat([table, pd.DataFrame(values, columns=features)], axis=1)
-    table[rest_name] = attribution.rest[picked, columns]
-    table[output_name] = attribution.output[picked, columns]
+    table = pd.DataFrame({**_id_columns(rows), "explained_output": names})
+    table = pd.concat([table, pd.DataFrame(values, columns=feature_columns(attribution.feature_names))], axis=1)
+    table["rest"] = attribution.rest[picked, columns]
+    table["output"] = attribution.output[picked, columns]
     return table.to_csv(index=False).encode()
 
 
@@ -364,16 +373,41 @@ def contributions_csv(rows: Rows, attribution: Attribution, columns: np.ndarray,
 # Writing
 
 
+def previous_outputs(directory: Path) -> list[str]:
+    """The files an earlier ``explain.py`` wrote into ``directory``, as its ``explain.json`` lists them ([] if none).
+
+    The listing is read like every file of a stranger's folder: ``explain.json`` must lie in ``directory``, parse
+    without NaN, and list only names ``explain.py`` writes (:data:`OUTPUT_NAME`), so a crafted listing can never
+    make a later output delete anything else.
+
+    Raises:
+        UserError: an ``explain.json`` that fails (the field and the reason): remove it or choose another ``--out``.
+    """
+    from experiments.results import resolve_inside
+    from experiments.saved_run.safe import Fields, read_json
+
+    file = directory / SIDECAR
+    if not file.exists() and not file.is_symlink():
+        return []
+    resolve_inside(file, directory, what="the earlier output's listing")
+    f = Fields(file)
+    listed = f.texts(f.get(f.mapping(read_json(file), "(the document)"), "files"), "files", unique=True)
+    for index, name in enumerate(listed):
+        if name != SIDECAR and not OUTPUT_NAME.fullmatch(name):
+            f.fail(
+                f"files[{index}]", f"{name!r} is not a file explain.py writes; remove {file} or choose another --out"
+            )
+    return [name for name in listed if name != SIDECAR]
+
+
 def write_explained(result: Explained, figures: Mapping[str, bytes]) -> dict[str, Any]:
     """Write ``result``'s files and ``figures`` into ``result.out`` as one unit; returns ``explain.json``'s content.
 
     Every file is written atomically, ``explain.json`` last (its presence means the output is whole); then what an
-    earlier output of ``explain.py`` in the same folder wrote and this one did not is deleted (only names
-    :data:`OUTPUT_NAME` matches). Every path written or deleted is first proven to lie in the output folder
+    earlier output of ``explain.py`` in the same folder wrote and this one did not is deleted (``result.previous``,
+    checked by :func:`previous_outputs`). Every path written or deleted is first proven to lie in the output folder
     (``experiments.results.resolve_inside``), before anything is written.
     """
-    import json
-
     from experiments.results import atomic_write_bytes, json_bytes, resolve_inside
 
     directory = result.out
@@ -383,13 +417,7 @@ def write_explained(result: Explained, figures: Mapping[str, bytes]) -> dict[str
         "files": sorted([*files, SIDECAR]),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    previous: list[str] = []
-    try:
-        listed = json.loads((directory / SIDECAR).read_text()).get("files", [])
-        previous = [str(name) for name in listed if OUTPUT_NAME.fullmatch(str(name))]
-    except (OSError, ValueError, AttributeError):
-        previous = []
-    stale = [name for name in previous if name not in files]
+    stale = [name for name in result.previous if name not in files]
     for name in [*files, SIDECAR, *stale]:
         resolve_inside(directory / name, directory)
     for name, data in files.items():

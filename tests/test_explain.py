@@ -70,7 +70,13 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     found = {name: output / name / "31" / "0" for name in CREDIT_G_RUNS}
     from data import file_dataset_key
 
+    named = folder / "named.csv"  # features named like explain.py's fixed output columns
+    rng = np.random.default_rng(0)
+    a, b = 100 * rng.normal(size=150), rng.normal(size=150)
+    columns = {"rest": a, "row": b, "output": rng.normal(size=150), "feature:x": rng.choice(["u", "v"], 150)}
+    pd.DataFrame({**columns, "label": np.where(a / 100 + b > 0, "yes", "no")}).to_csv(named, index=False)
     for name, argv, path, mode in (
+        ("named", ["--model_name", "logistic_regression"], named, "classification"),
         ("inn_multiclass", ["--method", "inn", *FAST], multiclass, "classification"),
         ("inn_regression", ["--method", "inn", *FAST], regression, "regression"),
         ("ridge_regression", ["--model_name", "logistic_regression"], regression, "regression"),
@@ -125,7 +131,7 @@ def test_a_malformed_encoder_state_is_a_value_error():
 
 
 @pytest.mark.parametrize(
-    "name", [*CREDIT_G_RUNS, "inn_multiclass", "inn_regression", "ridge_regression", "forest_regression"]
+    "name", [*CREDIT_G_RUNS, "named", "inn_multiclass", "inn_regression", "ridge_regression", "forest_regression"]
 )
 def test_a_reloaded_run_reproduces_its_own_explanations_and_metrics(runs, name):
     run = saved_run.load_run(runs[name])
@@ -298,6 +304,93 @@ def test_bad_rows_are_one_error_line_and_nothing_is_written(runs, tmp_path, caps
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith("error: ") and message in error
     assert not (tmp_path / "out").exists()
+
+
+def _named_rows(runs: Path, tmp_path: Path, edit=None) -> Path:
+    """Four rows of the ``named`` run's file, optionally edited (a frame -> a frame), as a new CSV."""
+    data = next(runs["named"].parents[3].glob("data*/named.csv"))
+    frame = pd.read_csv(data).head(4)
+    path = tmp_path / "rows.csv"
+    (edit(frame) if edit is not None else frame).to_csv(path, index=False)
+    return path
+
+
+def test_features_named_like_the_fixed_columns_leave_the_fixed_columns_their_names(runs, tmp_path):
+    out = tmp_path / "out"
+    data = _named_rows(runs, tmp_path)
+    assert explain.main(["--run", str(runs["named"]), "--data", str(data), "--out", str(out), "--figures", "0"]) == 0
+    table = pd.read_csv(out / "contributions.csv")
+    features = ["feature:rest", "feature:row", "feature:output", "feature:feature:x"]
+    assert list(table.columns) == ["row", "explained_output", *features, "rest", "output"]
+    assert table["row"].tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(table[features].sum(axis=1) + table["rest"], table["output"], atol=1e-5)
+    renamed = json.loads((out / "explain.json").read_text())["explanation"]["renamed_columns"]
+    assert renamed == {
+        "rest": "feature:rest",
+        "row": "feature:row",
+        "output": "feature:output",
+        "feature:x": features[3],
+    }
+
+
+def _infinite(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.loc[1, "rest"] = np.inf
+    return frame
+
+
+def test_an_infinite_value_is_missing_as_in_training_with_a_recorded_warning(runs, tmp_path, capsys):
+    out, missing = tmp_path / "out", tmp_path / "missing"
+    data = _named_rows(runs, tmp_path, _infinite)
+    assert explain.main(["--run", str(runs["named"]), "--data", str(data), "--out", str(out), "--figures", "0"]) == 0
+    warning = "column 'rest': infinite value (row 1) treated as missing, as in training"
+    assert f"warning: {warning}" in capsys.readouterr().err
+    assert json.loads((out / "explain.json").read_text())["warnings"] == [warning]
+    # The same prediction as an empty cell.
+    data.write_text(data.read_text().replace("inf", ""))
+    assert (
+        explain.main(["--run", str(runs["named"]), "--data", str(data), "--out", str(missing), "--figures", "0"]) == 0
+    )
+    assert (out / "predictions.csv").read_bytes() == (missing / "predictions.csv").read_bytes()
+
+
+def _huge(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.loc[2, "rest"] = 1e308
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda frame: frame.iloc[:0], "has no rows"),
+        (_huge, "column 'rest', row 2: 1e+308 is too large: its standardised model input leaves float32's range"),
+        (lambda frame: frame.rename(columns={"output": "row"}), "duplicated column names ['row']"),
+    ],
+    ids=["header only", "1e308", "duplicated header"],
+)
+def test_bad_files_are_one_error_line(runs, tmp_path, capsys, edit, message):
+    data = _named_rows(runs, tmp_path, edit)
+    assert explain.main(["--run", str(runs["named"]), "--data", str(data), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("error: ") and message in error, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_row_number_beyond_64_bits_is_out_of_range(runs, tmp_path, capsys):
+    argv = ["--run", str(runs["named"]), "--rows", str(10**30), "--out", str(tmp_path / "out")]
+    assert explain.main(argv) == 2
+    assert f"row {10**30} is out of range" in capsys.readouterr().err
+
+
+def test_a_crafted_listing_of_an_earlier_output_is_refused_not_followed(runs, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.csv"
+    victim.write_text("keep me")
+    (out / "explain.json").write_text(json.dumps({"files": ["../victim.csv"]}))
+    assert explain.main(["--run", str(runs["named"]), "--rows", "0", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "field 'files[0]'" in error and "not a file explain.py writes" in error
+    assert victim.read_text() == "keep me" and sorted(p.name for p in out.iterdir()) == ["explain.json"]
 
 
 def _old(folder: Path) -> None:

@@ -10,17 +10,28 @@ A symlink that leads out of the folder is refused before any file is read.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from errors import UserError
-from experiments.results import RESULTS_FILENAME, SCHEMA_VERSION, check_symlinks_inside, read_report
+from experiments.results import RESULTS_FILENAME, SCHEMA_VERSION, check_symlinks_inside, metric_keys, read_report
 from experiments.saved_run.model_files import model_file
-from experiments.saved_run.state import PREPROCESSING_FILENAME, read_background, read_preprocessing, restore_encoder
-from methods import MethodSpec, Mode, get_method
+from experiments.saved_run.safe import Fields, read_json
+from experiments.saved_run.state import (
+    BACKGROUND_FILENAME,
+    MAX_SEED,
+    PREPROCESSING_FILENAME,
+    check_preprocessing,
+    read_background,
+    read_preprocessing,
+    restore_encoder,
+)
+from methods import MethodSpec, Mode, get_method, method_ids, run_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,12 +113,25 @@ class SavedRun:
         return self.encoder.transform(frame)
 
     def predict(self, inputs: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        """Predicted labels (class names; regression: values) ``(N,)`` and class probabilities ``(N, C)`` or None."""
+        """Predicted labels (class names; regression: values) ``(N,)`` and class probabilities ``(N, C)`` or None.
+
+        Raises:
+            UserError: the model gives a non-finite prediction (a corrupt model file).
+        """
         if self.task == "regression":
-            return np.asarray(self.model.predict(inputs), dtype=np.float64).reshape(-1), None
+            values = np.asarray(self.model.predict(inputs), dtype=np.float64).reshape(-1)
+            self._check_finite(values)
+            return values, None
         proba = np.asarray(self.model.predict_proba(inputs), dtype=np.float64)
+        self._check_finite(proba)
         codes = np.asarray(self.model.classes_)[proba.argmax(axis=1)].astype(np.int64)
         return np.asarray(self.classes, dtype=object)[codes], proba
+
+    def _check_finite(self, values: np.ndarray) -> None:
+        if not np.isfinite(values).all():
+            raise UserError(
+                f"--run {self.path}: the model gives non-finite predictions for these rows (a corrupt model)"
+            )
 
     def split_view(self, inputs: Any) -> SavedSplit:
         """The run's split as the registry's ``MethodSpec.explain`` reads it, explaining ``inputs``."""
@@ -158,17 +182,22 @@ class SavedSplit:
 def load_run(path: str | Path) -> SavedRun:
     """Read a finished run folder and rebuild its model, without executing anything from the folder.
 
+    Every field of ``output_info.json`` and ``preprocessing.json`` and every array of ``background.npz`` is checked
+    against its schema (:func:`check_report`, ``state.check_preprocessing``, ``state.read_background``) before it is
+    used; a symlink leading out of the folder is refused before anything is read.
+
     Raises:
         UserError: not a run folder, an incomplete one, one of an unknown schema or written before runs saved
-            their preprocessing, a method whose model is not saved (EBM, TabNet), or a file that is corrupt or
-            would need unpickling (refused).
+            their preprocessing, a method whose model is not saved (EBM, TabNet), a field that fails its schema, or
+            a file that is corrupt or would need unpickling (refused).
     """
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"--run {path} is not a directory")
     check_symlinks_inside(path)  # before anything in it is read
+    file = path / RESULTS_FILENAME
     try:
-        report = read_report(path / RESULTS_FILENAME)
+        report = read_report(file)
     except ValueError as error:
         raise UserError(f"--run {path} is not a finished run: {error}") from None
     if report["schema_version"] != SCHEMA_VERSION:
@@ -176,26 +205,141 @@ def load_run(path: str | Path) -> SavedRun:
             f"--run {path}: results of schema version {report['schema_version']}, from before runs saved their "
             "preprocessing; rerun it with --force"
         )
-    try:
-        spec = get_method(report["method"])
-    except ValueError:
-        raise UserError(f"--run {path}: unknown method {report['method']!r}") from None
-    state = read_preprocessing(path)
-    for key, value in (("method", spec.id), ("dataset_id", report["dataset_id"])):
-        if str(state.get(key)) != str(value):
-            raise UserError(
-                f"--run {path}: {PREPROCESSING_FILENAME} belongs to another run: {key} {state.get(key)!r} there, "
-                f"{value!r} in {RESULTS_FILENAME}"
-            )
-    file = model_file(spec)
-    if file is None:
+    read_json(file)  # refuses NaN and infinity anywhere in the report
+    spec = check_report(report, file)
+    saved_model = model_file(spec)
+    if saved_model is None:
         raise UserError(f"--run {path}: a {spec.label} run cannot be reloaded: {spec.model_not_saved}")
+    state = read_preprocessing(path)
+    check_preprocessing(state, path / PREPROCESSING_FILENAME, spec, report)
+    needed = {RESULTS_FILENAME, PREPROCESSING_FILENAME, BACKGROUND_FILENAME, saved_model.filename}
+    for name in sorted(needed - set(report["saved_files"])):
+        raise UserError(f"{file}: field 'saved_files': {name} is not listed; the run folder is not whole")
+    for name in sorted(needed):
+        if not (path / name).is_file():
+            raise UserError(f"--run {path}: incomplete run folder, {name} is missing")
     encoder = restore_encoder(path, state)
-    input_mean, background = read_background(path, len(encoder.input_names))
-    if not (path / file.filename).is_file():
-        raise UserError(f"--run {path}: incomplete run folder, {file.filename} is missing")
-    model = file.load(path / file.filename, spec, state, n_inputs=len(encoder.input_names))
     n_inputs = len(encoder.input_names)
+    if report["n_inputs"] != n_inputs:
+        raise UserError(f"{file}: field 'n_inputs': {report['n_inputs']}, but the encoder makes {n_inputs} inputs")
+    input_mean, background = read_background(path, n_inputs)
+    model = saved_model.load(path / saved_model.filename, spec, state, n_inputs=n_inputs)
     if spec.input_kind == "matrix" and int(getattr(model, "n_features_in_", n_inputs)) != n_inputs:
         raise UserError(f"--run {path}: the model takes {model.n_features_in_} inputs, the encoder makes {n_inputs}")
     return SavedRun(path, report, spec, state, encoder, model, input_mean, background)
+
+
+#: Report fields of every run that are numbers of seconds.
+_TIMES = ("time", "train_time", "inference_time")
+#: Report fields of some runs, and the kind of each (checked when present).
+_OPTIONAL_TEXT = ("importance_method",)
+#: The data flags of the run's configuration that ``test_set_rows`` reads (to reload the test rows).
+_DATA_FLAGS = ("dataset", "dataset_path", "target", "openml_cache_dir")
+
+
+def check_report(report: Mapping[str, Any], file: Path) -> MethodSpec:
+    """Check every field a saved run reads from ``output_info.json`` (and the types and ranges of the others a
+    run always writes); returns the run's method.
+
+    The identity (``run_id``, ``method``, ``variant``, ``dataset_id``, ``seed``) must be plain names that agree
+    with each other and the registry; counts are integers, metrics and times finite numbers in their ranges,
+    importances shares that sum to 1 and whose top 10 are ``top_10_features``; ``saved_files`` are plain names.
+
+    Raises:
+        UserError: the first field that fails, with the reason.
+    """
+    f = Fields(file)
+    f.text(f.get(report, "kind"), "kind", choices=("run",))
+    method = f.text(f.get(report, "method"), "method", choices=method_ids())
+    spec = get_method(method)
+    variant = f.text(f.get(report, "variant"), "variant", none=True)
+    try:
+        expected_id = run_id(method, variant)
+    except ValueError as error:
+        f.fail("variant", str(error))
+    f.name(f.get(report, "run_id"), "run_id")
+    f.same(report["run_id"], expected_id, "run_id", "method and variant")
+    f.name(f.get(report, "dataset_id"), "dataset_id")
+    f.text(f.get(report, "dataset_name"), "dataset_name")
+    f.name(f.integer(f.get(report, "seed"), "seed", high=MAX_SEED), "seed")
+    task = f.text(f.get(report, "task"), "task", choices=("binary", "multiclass", "regression"))
+    n_classes = f.integer(f.get(report, "n_classes"), "n_classes")
+    if (task == "regression") != (n_classes == 0) or task == "binary" and n_classes != 2:
+        f.fail("n_classes", f"{n_classes} classes for a {task} task")
+    for key in ("n_train", "n_test", "n_inputs"):
+        f.integer(f.get(report, key), key, low=1)
+    features = f.texts(f.get(report, "feature_names"), "feature_names", unique=True)
+    f.same(f.get(report, "n_features"), len(features), "n_features", "feature_names (its length)")
+    for key in metric_keys(task):
+        limits = {"low": 0.0} if key.endswith("_mse") else {"low": 0.0, "high": 1.0}
+        f.number(f.get(report, key), key, none=True, **limits)
+    for key in (*_TIMES, "explain_time"):
+        if key in report or key in _TIMES:
+            f.number(f.get(report, key), key, low=0.0)
+    f.same(report["time"], report["train_time"], "time", "train_time")
+    _check_importances(f, report, features)
+    config = f.mapping(f.get(report, "config"), "config")
+    for key in _DATA_FLAGS:
+        f.text(config.get(key), f"config.{key}", none=True)
+    if config.get("dataset_id") is not None:
+        f.integer(config["dataset_id"], "config.dataset_id")
+    versions = f.mapping(f.get(report, "versions"), "versions")
+    for name, version in versions.items():
+        f.text(version, f"versions.{name}")
+    created = f.text(f.get(report, "created"), "created")
+    try:
+        datetime.fromisoformat(created)
+    except ValueError:
+        f.fail("created", f"{created[:60]!r} is not an ISO date and time")
+    for key in _OPTIONAL_TEXT:
+        if key in report:
+            f.text(report[key], key)
+    if "training_warning" in report:
+        f.text(report["training_warning"], "training_warning", none=True)
+    if "dropped_columns" in report:
+        for name, reason in f.mapping(report["dropped_columns"], "dropped_columns").items():
+            f.text(reason, f"dropped_columns.{name}")
+    if "explanation" in report:
+        _check_explanation_block(f, f.mapping(report["explanation"], "explanation"))
+    for key in ("epoch_losses",):
+        if key in report:
+            f.numbers(report[key], key)
+    if "snapshot_steps" in report:
+        f.integers(report["snapshot_steps"], "snapshot_steps")
+    if report.get("best_epoch") is not None:
+        f.integer(report["best_epoch"], "best_epoch")
+    for index, name in enumerate(f.texts(f.get(report, "saved_files"), "saved_files", unique=True)):
+        f.name(name, f"saved_files[{index}]")
+    return spec
+
+
+def _check_importances(f: Fields, report: Mapping[str, Any], features: list[str]) -> None:
+    """``feature_importances`` (shares of the features summing to 1; empty when the explanation is over learned
+    concepts, whose shares are ``concept_importances``), the signed shares and the top 10 derived from them."""
+    shares = f.mapping(f.get(report, "feature_importances"), "feature_importances")
+    if shares:
+        f.same(list(shares), features, "feature_importances", "feature_names (its keys)")
+    values = [f.number(v, f"feature_importances.{k}", low=0.0, high=1.0) for k, v in shares.items()]
+    if values and abs(sum(values) - 1.0) > 1e-6:
+        f.fail("feature_importances", f"shares that sum to {sum(values):.6g}, not 1")
+    if "concept_importances" in report:
+        for name, value in f.mapping(report["concept_importances"], "concept_importances").items():
+            f.number(value, f"concept_importances.{name}", low=0.0, high=1.0)
+    if "feature_importances_signed" in report:
+        signed = f.mapping(report["feature_importances_signed"], "feature_importances_signed")
+        if signed:
+            f.same(list(signed), features, "feature_importances_signed", "feature_names (its keys)")
+        for name, value in signed.items():
+            f.number(value, f"feature_importances_signed.{name}", low=-1.0, high=1.0)
+    ranked = sorted(shares.items(), key=lambda item: item[1], reverse=True)[:10]
+    f.same(f.get(report, "top_10_features"), [name for name, _ in ranked], "top_10_features", "feature_importances")
+    weights = [weight for _, weight in ranked]
+    f.same(f.get(report, "top_10_features_weights"), weights, "top_10_features_weights", "feature_importances")
+
+
+def _check_explanation_block(f: Fields, block: Mapping[str, Any]) -> None:
+    for key in ("explainer", "reference", "output", "description"):
+        f.text(f.get(block, key, "explanation"), f"explanation.{key}")
+    for key in ("exact", "signed"):
+        f.boolean(f.get(block, key, "explanation"), f"explanation.{key}")
+    f.number(block.get("additivity_error"), "explanation.additivity_error", low=0.0, none=True)

@@ -54,6 +54,12 @@ def test_set_rows(run: SavedRun, rows: Sequence[int] | None = None) -> Rows:
     config.setdefault("dataset_path", None)
     config.setdefault("target", None)
     config.setdefault("openml_cache_dir", None)
+    if not config["dataset_path"] and not config.get("dataset"):  # an OpenML id: the report's own, nothing else
+        openml_id = cli.DEFAULT_DATASET_ID if config.get("dataset_id") is None else config["dataset_id"]
+        if openml_id != run.report["dataset_id"]:
+            raise UserError(
+                f"{run.path}: its configuration names dataset {openml_id!r}, its report {run.report['dataset_id']!r}"
+            )
     raw = cli.load_raw_dataset(config)
     if str(raw.dataset_id) != str(run.report["dataset_id"]):
         raise UserError(
@@ -93,13 +99,14 @@ def _targets(values: pd.Series, mode: str) -> np.ndarray:
 
 
 def _chosen(rows: Sequence[int] | None, n: int, what: str) -> np.ndarray:
+    if n == 0:
+        raise UserError(f"{what} has no rows")
     if rows is None:
         return np.arange(n)
-    chosen = np.asarray(list(rows), dtype=np.int64)
-    beyond = chosen[(chosen < 0) | (chosen >= n)]
-    if beyond.size:
-        raise UserError(f"row {int(beyond[0])} is out of range: {what} has {n} rows (0..{n - 1})")
-    return chosen
+    beyond = [int(row) for row in rows if not 0 <= int(row) < n]
+    if beyond:
+        raise UserError(f"row {beyond[0]} is out of range: {what} has {n} rows (0..{n - 1})")
+    return np.asarray(list(rows), dtype=np.int64)
 
 
 #: Files ``read_rows`` reads, by suffix.
@@ -125,11 +132,17 @@ def file_rows(run: SavedRun, path: str | Path, rows: Sequence[int] | None = None
     if not path.is_file():
         raise UserError(f"--data {path} does not exist")
     text_columns = {name: str for name, is_cat in zip(run.feature_names, run.categorical, strict=True) if is_cat}
+    separator = "\t" if ".tsv" in suffixes else ","
     try:
         if kind == "csv":
-            frame = pd.read_csv(path, sep="\t" if ".tsv" in suffixes else ",", dtype=text_columns)
+            # pandas renames a repeated column "a" to "a.1": the raw header shows the duplicate.
+            header = pd.read_csv(path, sep=separator, header=None, nrows=1, dtype=str, keep_default_na=False)
+            _refuse_duplicates(path, [str(name) for name in header.iloc[0]] if len(header) else [])
+            frame = pd.read_csv(path, sep=separator, dtype=text_columns)
         else:
             frame = pd.read_parquet(path)
+    except UserError:
+        raise
     except ImportError as error:
         raise UserError(f"--data {path}: reading it needs {error.name or 'pyarrow'}") from None
     except Exception as error:  # noqa: BLE001 - pandas/pyarrow parse errors share no base class
@@ -137,24 +150,29 @@ def file_rows(run: SavedRun, path: str | Path, rows: Sequence[int] | None = None
             f"--data {path}: cannot read it ({type(error).__name__}: {' '.join(str(error).split())[:160]})"
         ) from None
     frame.columns = [str(column) for column in frame.columns]
-    if frame.columns.duplicated().any():
-        raise UserError(
-            f"--data {path}: duplicated column names {sorted(set(frame.columns[frame.columns.duplicated()]))[:5]}"
-        )
+    _refuse_duplicates(path, list(frame.columns))
     chosen = _chosen(rows, len(frame), f"--data {path}")
     target = run.state.get("target")
     y_true = _targets(frame[target].iloc[chosen], run.mode) if target in frame.columns else None
     return Rows(frame=frame.iloc[chosen].reset_index(drop=True), labels=chosen, y_true=y_true, source=str(path))
 
 
+def _refuse_duplicates(path: Path, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UserError(f"--data {path}: duplicated column names {repeated[:5]} (which one is the feature?)")
+
+
 def prepare_rows(run: SavedRun, rows: Rows) -> tuple[pd.DataFrame, list[str]]:
     """Check raw rows against the run and normalise them as in training; returns them and the warnings.
 
     An unseen category (not among the training categories) is treated as the missing category
-    (``data.MISSING_CATEGORY``), with a warning that names it.
+    (``data.MISSING_CATEGORY``), and an infinite number as a missing one (as in training), each with a warning that
+    names it; so is a feature that had no value in training (the model sees its training mean, 0, for every row).
 
     Raises:
-        UserError: a feature column is missing, or a numerical value is not a number.
+        UserError: a feature column is missing, a numerical value is not a number, or one so large that its
+            standardised model input leaves float32's range (it would silently become the training mean).
     """
     import pandas as pd
 
@@ -177,8 +195,8 @@ def prepare_rows(run: SavedRun, rows: Rows) -> tuple[pd.DataFrame, list[str]]:
             raise UserError(
                 f"{rows.source}: column {name!r}, row {int(rows.labels[bad[0]])}: {column.iloc[bad[0]]!r} is not a number"
             )
+    warnings = _number_warnings(run, rows)
     normalised = normalise_frame(frame.loc[:, run.feature_names], run.categorical)
-    warnings: list[str] = []
     for name, is_categorical in zip(run.feature_names, run.categorical, strict=True):
         if not is_categorical:
             continue
@@ -191,3 +209,47 @@ def prepare_rows(run: SavedRun, rows: Rows) -> tuple[pd.DataFrame, list[str]]:
             warnings.append(f"column {name!r}: unseen category {value!r} (row {shown}) treated as missing")
         normalised.loc[unseen, name] = MISSING_CATEGORY
     return normalised, warnings
+
+
+def _rows_text(rows: Rows, positions: np.ndarray) -> str:
+    where = rows.labels[positions]
+    return ", ".join(str(int(i)) for i in where[:5]) + (" ..." if where.size > 5 else "")
+
+
+def _number_warnings(run: SavedRun, rows: Rows) -> list[str]:
+    """Warnings for infinite numbers (treated as missing, as in training) and features without a training value;
+    an error for a number whose standardised input overflows float32.
+
+    Raises:
+        UserError: a number too large for the model's float32 inputs.
+    """
+    import pandas as pd
+
+    from experiments.saved_run.safe import FLOAT32_MAX
+
+    numerical = [name for name, is_cat in zip(run.feature_names, run.categorical, strict=True) if not is_cat]
+    scaler = run.state["encoder"]["numerical_scaler"] if run.spec.input_kind == "matrix" else None
+    warnings = []
+    for index, name in enumerate(numerical):
+        values = pd.to_numeric(rows.frame[name].astype(object), errors="coerce").to_numpy(dtype=np.float64)
+        infinite = np.flatnonzero(np.isinf(values))
+        if infinite.size:
+            warnings.append(
+                f"column {name!r}: infinite value (row {_rows_text(rows, infinite)}) treated as missing, as in training"
+            )
+        if scaler is None:
+            continue
+        mean, scale = scaler["mean"][index], scaler["scale"][index]
+        if mean is None:
+            warnings.append(f"column {name!r} had no value in training: the model sees its training mean for every row")
+            continue
+        with np.errstate(over="ignore", invalid="ignore"):
+            standardised = (values - mean) / scale
+        overflow = np.flatnonzero(np.isfinite(values) & ~(np.abs(standardised) <= FLOAT32_MAX))
+        if overflow.size:
+            first = overflow[0]
+            raise UserError(
+                f"{rows.source}: column {name!r}, row {int(rows.labels[first])}: {float(values[first])!r} is too large: its "
+                "standardised model input leaves float32's range"
+            )
+    return warnings
