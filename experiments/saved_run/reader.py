@@ -303,7 +303,7 @@ def check_report(report: Mapping[str, Any], file: Path) -> MethodSpec:
         _check_explanation_block(f, f.mapping(report["explanation"], "explanation"))
     for key in ("epoch_losses",):
         if key in report:
-            f.numbers(report[key], key)
+            f.numbers(report[key], key, none=True)
     if "snapshot_steps" in report:
         f.integers(report["snapshot_steps"], "snapshot_steps")
     if report.get("best_epoch") is not None:

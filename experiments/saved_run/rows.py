@@ -54,6 +54,7 @@ def test_set_rows(run: SavedRun, rows: Sequence[int] | None = None) -> Rows:
     config.setdefault("dataset_path", None)
     config.setdefault("target", None)
     config.setdefault("openml_cache_dir", None)
+    cli.check_data_flags(config)  # one source of data, as the run itself checked
     if not config["dataset_path"] and not config.get("dataset"):  # an OpenML id: the report's own, nothing else
         openml_id = cli.DEFAULT_DATASET_ID if config.get("dataset_id") is None else config["dataset_id"]
         if openml_id != run.report["dataset_id"]:
