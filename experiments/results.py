@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -444,13 +445,15 @@ def resolve_inside(path: str | Path, root: str | Path, *, what: str = "output") 
 
 
 def check_symlinks_inside(folder: str | Path) -> None:
-    """Refuse a results folder in which a symlink leads outside the folder (checked before any file is read).
+    """Refuse a results folder in which a symlink leads outside the folder, or which holds a special file (a FIFO,
+    socket or device, whose reading could block or never end); checked before any file is read.
 
-    Only the links themselves are inspected (``os.scandir`` without following them), so nothing outside is read.
-    Links that stay inside the folder are allowed.
+    Only the entries themselves are inspected (``os.scandir`` and ``stat``, which read no content), so nothing outside
+    is read. Links that stay inside the folder are allowed.
 
     Raises:
-        UserError: a symlink in ``folder`` (at any depth) resolves outside it, or loops.
+        UserError: a symlink in ``folder`` (at any depth) resolves outside it or loops, or an entry is neither a
+            regular file nor a folder.
     """
     base = Path(folder).resolve()
     pending = [base]
@@ -471,6 +474,12 @@ def check_symlinks_inside(folder: str | Path) -> None:
                         )
                 elif entry.is_dir(follow_symlinks=False):
                     pending.append(path)
+                try:
+                    mode = entry.stat(follow_symlinks=True).st_mode
+                except OSError:  # a link to nothing inside the folder: a missing file, reported when it is needed
+                    continue
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    raise UserError(f"{path}: refused: not a regular file or folder (a FIFO, socket or device)")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -219,6 +219,15 @@ def test_every_field_with_every_kind_of_bad_value_is_refused_before_anything_is_
     _untouched_run_is_unchanged(trained, tmp_path)
 
 
+def test_a_special_file_in_the_run_folder_is_refused_before_it_is_read(trained, tmp_path, capsys):
+    # Reading a FIFO blocks until someone writes to it: the reader would hang, so the folder is refused first.
+    folder, work = _explain_copy(trained, tmp_path, "output_info.json", trained["documents"]["output_info.json"])
+    (folder / "preprocessing.json").unlink()
+    os.mkfifo(folder / "preprocessing.json")
+    assert explain.main(["--run", str(folder), "--rows", "0", "--out", str(work / "out")]) == 2
+    assert "refused: not a regular file or folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["output_info.json", "preprocessing.json", "background.npz", "model.npz", "."])
 def test_a_symlink_out_of_the_run_folder_is_refused_and_its_target_never_opened(
     trained, tmp_path, capsys, monkeypatch, name
