@@ -590,3 +590,21 @@ def test_a_symlink_out_of_the_run_folder_is_refused_before_it_is_read(runs, tmp_
     (folder / "inside.json").write_bytes(outside.read_bytes())
     (folder / "preprocessing.json").symlink_to(folder / "inside.json")
     assert explain.main(["--run", str(folder), "--rows", "0", "--out", str(tmp_path / "out"), "--figures", "0"]) == 0
+
+
+def test_a_dataset_id_that_is_a_path_in_both_files_moves_no_write_with_data(runs, tmp_path, monkeypatch, capsys):
+    # The two files agree, so only the one path rule stands between the value and the default output folder.
+    folder = _copy(runs["logistic_regression"], tmp_path)
+    for name in ("output_info.json", "preprocessing.json"):
+        document = json.loads((folder / name).read_text())
+        (folder / name).write_text(json.dumps({**document, "dataset_id": "../../../escaped"}))
+    data = tmp_path / "rows.csv"
+    data.write_text(CREDIT_G_ROWS)
+    work = tmp_path / "work" / "deeper"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = _tree(tmp_path)
+    assert explain.main(["--run", str(folder), "--data", str(data), "--figures", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "field 'dataset_id'" in error and "a name read from a file must be one plain path component" in error
+    assert _tree(tmp_path) == before
