@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -363,6 +364,122 @@ def iter_result_files(results_dir: str | Path) -> Iterator[tuple[str, str, str, 
         if any(part.startswith(".") for part in parts):
             continue
         yield parts[0], parts[1], parts[2], path
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Names and paths read from files: one rule
+#
+# A results folder may come from a stranger. Every name read from one of its files that becomes part of a path
+# must be one plain path component (:func:`plain_component`); every path the project writes is resolved and must
+# lie under the output location it was given (:func:`resolve_inside`); a symlink in a results folder that leaves
+# the folder is refused before anything in the folder is read (:func:`check_symlinks_inside`).
+
+#: The longest file name most file systems accept (bytes).
+_MAX_NAME_BYTES = 255
+
+
+def plain_component(value: Any, field: str) -> str:
+    """``value`` as one plain path component, the only way a name read from a file may become part of a path.
+
+    A plain component is a non-empty ``str`` or an ``int`` in ``[0, 2**63)`` (never a bool) whose text has no ``/``,
+    ``\\``, NUL or control character, is not ``.`` or ``..``, does not start with ``.`` (hidden names are
+    bookkeeping: ``.sweep/``, ``.staging-*``) and is at most 255 bytes.
+
+    Args:
+        value: the name as read (from JSON: a string or an integer such as a seed or an OpenML id).
+        field: what the value is, for the message (``output_info.json: run_id``).
+
+    Raises:
+        UserError: the value is not one plain path component (the message names the field and the reason).
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise UserError(f"{field}: {type(value).__name__} {_shown(value)} is not a name (a string or an integer)")
+    if isinstance(value, int) and not 0 <= value < 2**63:
+        raise UserError(f"{field}: {_shown(value)} is negative or beyond 64 bits, not a name")
+    text = str(value)
+    reason = None
+    if not text:
+        reason = "is empty"
+    elif text in (".", ".."):
+        reason = "is a relative folder reference"
+    elif any(char in text for char in "/\\\x00"):
+        reason = "holds a path separator or NUL: it is a path, not one name"
+    elif text.startswith("."):
+        reason = "starts with '.' (hidden names are bookkeeping)"
+    elif any(ord(char) < 32 or ord(char) == 127 for char in text):
+        reason = "holds a control character"
+    elif len(text.encode("utf-8", "surrogatepass")) > _MAX_NAME_BYTES:
+        reason = f"is longer than {_MAX_NAME_BYTES} bytes"
+    if reason is not None:
+        raise UserError(f"{field}: {_shown(text)} {reason}; a name read from a file must be one plain path component")
+    return text
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, shortened for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def resolve_inside(path: str | Path, root: str | Path, *, what: str = "output") -> Path:
+    """``path`` resolved (symlinks followed, ``..`` removed), proven to lie in ``root`` (resolved too) or be it.
+
+    Call it on every path the project is about to write, with ``root`` the output location it was given, and on
+    every file of a results folder before it is read, with ``root`` the folder.
+
+    Args:
+        path: the path to write or read (absolute, or relative to the current directory).
+        root: the location it must lie in.
+        what: what ``path`` is, for the message.
+
+    Returns:
+        The resolved path.
+
+    Raises:
+        UserError: the resolved path lies outside ``root`` (nothing has been written or read).
+    """
+    resolved, base = Path(path).resolve(), Path(root).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise UserError(f"{what} {path} resolves to {resolved}, outside {base}; refused")
+    return resolved
+
+
+def check_symlinks_inside(folder: str | Path) -> None:
+    """Refuse a results folder in which a symlink leads outside the folder, or which holds a special file (a FIFO,
+    socket or device, whose reading could block or never end); checked before any file is read.
+
+    Only the entries themselves are inspected (``os.scandir`` and ``stat``, which read no content), so nothing outside
+    is read. Links that stay inside the folder are allowed.
+
+    Raises:
+        UserError: a symlink in ``folder`` (at any depth) resolves outside it or loops, or an entry is neither a
+            regular file nor a folder.
+    """
+    base = Path(folder).resolve()
+    pending = [base]
+    while pending:
+        current = pending.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_symlink():
+                    try:
+                        target = path.resolve(strict=False)
+                    except (OSError, RuntimeError):  # a symlink loop
+                        raise UserError(f"{path}: refused: a symlink that loops") from None
+                    if target != base and base not in target.parents:
+                        raise UserError(
+                            f"{path}: refused: a symlink to {target}, outside the results folder {base} "
+                            "(a results folder's files must lie in it)"
+                        )
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                try:
+                    mode = entry.stat(follow_symlinks=True).st_mode
+                except OSError:  # a link to nothing inside the folder: a missing file, reported when it is needed
+                    continue
+                if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    raise UserError(f"{path}: refused: not a regular file or folder (a FIFO, socket or device)")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -280,6 +280,8 @@ REGISTRY: dict[str, MethodSpec] = {
             defaults=_neural_defaults("inn"),
             factory=_neural_factory("inn"),
             search_space={"classification": _NEURAL_SPACE, "regression": _NEURAL_SPACE},
+            model_format="network",
+            explanation_kind="exact",
             explainer="inn",
             explanation="exact: the generated weights times (input − reference), W_j(x)·(x_j − m_j)",
             smoke_params=_NEURAL_SMOKE,
@@ -296,6 +298,8 @@ REGISTRY: dict[str, MethodSpec] = {
             defaults=_neural_defaults("tabresnet"),
             factory=_neural_factory("tabresnet"),
             search_space={"classification": _TABRESNET_SPACE, "regression": _TABRESNET_SPACE},
+            model_format="network",
+            explanation_kind="approximate",
             explainer="gradient_x_input",
             explanation="approximate: gradient × (input − reference) of the logits",
             smoke_params=_NEURAL_SMOKE,
@@ -313,6 +317,8 @@ REGISTRY: dict[str, MethodSpec] = {
             defaults=_neural_defaults("senn"),
             factory=_neural_factory("senn"),
             search_space={"classification": _SENN_SPACE, "regression": _SENN_SPACE},
+            model_format="network",
+            explanation_kind="exact",
             explainer="senn",
             explanation="exact: relevances θ(x) × (input − reference) plus the intercept θ_0(x) (identity concepts); "
             "with --conceptizer autoencoder over concepts c0..: θ_k(x)·(h_k(x) − h_k(reference))",
@@ -341,6 +347,8 @@ REGISTRY: dict[str, MethodSpec] = {
             defaults=_neural_defaults("disenn"),
             factory=_neural_factory("disenn"),
             search_space={"classification": _DISENN_SPACE, "regression": _DISENN_SPACE},
+            model_format="network",
+            explanation_kind="exact",
             explainer="senn_concepts",
             explanation="exact, over the β-VAE's concepts c0..: relevance θ_k(x) × (posterior mean μ_k(x) − "
             "μ_k(reference))",
@@ -379,6 +387,8 @@ REGISTRY: dict[str, MethodSpec] = {
                 }
                 for mode in MODES
             },
+            model_format="catboost",
+            explanation_kind="exact",
             explainer="catboost_shap",
             explanation="exact: CatBoost's interventional TreeSHAP against the reference row, in log-odds",
             flags=(Flag("catboost_iterations", "iterations", argtypes.positive_int, "CatBoost boosting rounds"),),
@@ -399,6 +409,8 @@ REGISTRY: dict[str, MethodSpec] = {
                 "classification": {**_TREE_SPACE, "n_estimators": IntRange(100, 4000)},
                 "regression": {**_TREE_SPACE, "n_estimators": IntRange(100, 4000), **_TREE_REGRESSION},
             },
+            model_format="sklearn_arrays",
+            explanation_kind="exact",
             explainer="tree_shap",
             explanation="exact: interventional TreeSHAP against the reference row, in probabilities",
             smoke_params={"n_estimators": 20},
@@ -428,6 +440,8 @@ REGISTRY: dict[str, MethodSpec] = {
                     "fit_intercept": Choice((True, False)),
                 },
             },
+            model_format="sklearn_arrays",
+            explanation_kind="exact",
             explainer="linear",
             explanation="exact: coefficient × (input − reference) on the decision function",
             smoke_params={},
@@ -446,6 +460,8 @@ REGISTRY: dict[str, MethodSpec] = {
                 "classification": {**_TREE_SPACE, "splitter": Choice(("best", "random"))},
                 "regression": {**_TREE_SPACE, "splitter": Choice(("best", "random")), **_TREE_REGRESSION},
             },
+            model_format="sklearn_arrays",
+            explanation_kind="exact",
             explainer="tree_shap",
             explanation="exact: interventional TreeSHAP against the reference row, in probabilities",
             smoke_params={"max_depth": 4},
@@ -461,6 +477,10 @@ REGISTRY: dict[str, MethodSpec] = {
             defaults=_fixed_defaults(_TABNET_DEFAULTS),
             factory=_baseline_factory("tabnet"),
             search_space={"classification": _TABNET_SPACE, "regression": _TABNET_SPACE},
+            model_format="none",
+            explanation_kind="unsigned",
+            model_not_saved="pytorch-tabnet rebuilds its network only through its own save/load, which unpickles "
+            "with torch.load; a results folder is never unpickled",
             explainer="tabnet_masks",
             explanation="not additive: TabNet's attention masks per example (unsigned)",
             flags=(
@@ -499,6 +519,10 @@ REGISTRY: dict[str, MethodSpec] = {
             defaults=_fixed_defaults(_EBM_DEFAULTS),
             factory=_baseline_factory("ebm", "models.ebm"),
             search_space={"classification": _EBM_SPACE, "regression": _EBM_SPACE},
+            model_format="none",
+            explanation_kind="exact",
+            model_not_saved="interpret saves an EBM only by pickling it (its JSON export has no supported loader, "
+            "only a private 'UNTESTED' one), and a results folder is never unpickled",
             explainer="ebm",
             explanation="exact: term contributions against the reference row, pair terms split by Shapley",
             flags=(

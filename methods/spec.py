@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -26,6 +26,16 @@ Kind = Literal["neural", "baseline"]
 Encoding = Literal["paper", "onehot", "target", "ordinal"]
 InputKind = Literal["matrix", "frame"]
 Explains = Literal["features", "concepts", "model"]
+#: How a run folder keeps a fitted model (``experiments.saved_run`` writes and reads each): ``network`` (``model.pt``:
+#: state dicts and the estimator's parameters, ``torch.load(weights_only=True)``), ``catboost`` (``model.cbm``,
+#: CatBoost's own format), ``sklearn_arrays`` (``model.npz``: a linear model's or trees' fitted state as plain
+#: arrays) or ``none`` (no format that loads without unpickling; ``MethodSpec.model_not_saved`` says why).
+ModelFormat = Literal["network", "catboost", "sklearn_arrays", "none"]
+MODEL_FORMATS: tuple[ModelFormat, ...] = get_args(ModelFormat)
+#: What a native explanation is: ``exact`` (adds up to the explained output and vanishes at the reference),
+#: ``approximate`` (signed, not additive) or ``unsigned`` (attention-like magnitudes, no direction).
+ExplanationKind = Literal["exact", "approximate", "unsigned"]
+EXPLANATION_KINDS: tuple[ExplanationKind, ...] = get_args(ExplanationKind)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -123,6 +133,11 @@ class MethodSpec:
         defaults: ``defaults(mode) -> dict`` of default estimator parameters (the keys flags and HPO may set).
         factory: ``factory(split, *, seed, device, n_jobs, params) -> unfitted estimator``.
         search_space: per mode, the HPO search space over estimator parameters.
+        model_format: how a run folder keeps the fitted model (:data:`ModelFormat`); ``none`` needs
+            ``model_not_saved``.
+        explanation_kind: what the native explanation is (:data:`ExplanationKind`); the registry-wide tests check
+            it (additivity and zero at the reference for ``exact``, signs for ``approximate``, no sign for
+            ``unsigned``).
         explainer: the id of its native explainer (``explainers.NATIVE_EXPLAINERS``).
         explanation: what its explanation is, in words (recorded in every report).
         flags: method-specific command-line flags.
@@ -134,6 +149,8 @@ class MethodSpec:
             features), ``concepts`` (concepts the model learned, which no mapping turns into features: left as they
             are) or ``model`` (the fitted model says which: ``model.explanation_space()``, for a method whose concepts
             are an option, such as SENN's conceptizer).
+        model_not_saved: why a method of model format ``none`` saves no model (``explain.py`` says it); empty
+            otherwise.
     """
 
     id: str
@@ -146,6 +163,8 @@ class MethodSpec:
     defaults: Callable[[Mode], dict[str, Any]] = field(repr=False)
     factory: Callable[..., Any] = field(repr=False)
     search_space: Mapping[Mode, Space] = field(repr=False)
+    model_format: ModelFormat
+    explanation_kind: ExplanationKind
     explainer: str = ""
     explanation: str = ""
     flags: tuple[Flag, ...] = ()
@@ -153,6 +172,17 @@ class MethodSpec:
     smoke_params: Mapping[str, Any] = field(default_factory=dict)
     closed_parameters: bool = False
     explains: Explains = "features"
+    model_not_saved: str = ""
+
+    def __post_init__(self) -> None:
+        if self.model_format not in MODEL_FORMATS:
+            raise ValueError(f"{self.id}: model_format must be one of {MODEL_FORMATS}, got {self.model_format!r}")
+        if (self.model_format == "none") != bool(self.model_not_saved):
+            raise ValueError(f"{self.id}: model_format 'none' needs model_not_saved (why), and only it has one")
+        if self.explanation_kind not in EXPLANATION_KINDS:
+            raise ValueError(
+                f"{self.id}: explanation_kind must be one of {EXPLANATION_KINDS}, got {self.explanation_kind!r}"
+            )
 
     @property
     def script(self) -> str:

@@ -7,14 +7,15 @@ are is read from the file and written on the figure, namely whether the explanat
 explained output (``output_name``). Exact explanations get a waterfall from the base value to the output;
 signed but inexact ones (gradient × input) end with a "Rest (not explained)" step instead of starting from a
 bias; unsigned ones (TabNet's attention masks) get plain magnitude bars, with no direction and no sum.
+:func:`explanation_figures` draws the same waterfalls (and ACD hierarchies) for the rows ``explain.py`` explained.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,8 @@ from plots.style import method_color, method_label
 if TYPE_CHECKING:  # only for annotations: matplotlib is imported when a figure is drawn
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from experiments.explaining import Explained
 
 POSITIVE_COLOR = "#C0392B"  # pushes the output up
 NEGATIVE_COLOR = "#2E86C1"  # pushes the output down
@@ -410,3 +413,75 @@ def render_explanation(
 
     stem = out_dir / f"explanation_{method}_{dataset}_{seed}"
     return render(stem, explanation_size(explanation, top_k), draw, usetex=usetex)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# explain.py's figures
+
+
+def explanation_figures(result: Explained, *, n_figures: int, top_k: int = 10) -> dict[str, bytes]:
+    """The figures of the first ``n_figures`` rows explained by ``explain.py``, rendered in memory.
+
+    ``waterfall_row<k>.png``/``.pdf`` for each row (magnitude bars for unsigned values) and, for ``--explainer acd``,
+    ``acd_row<k>.png``/``.pdf`` (``plots.acd``); ``<k>`` is the row number as given. None without an explanation.
+    """
+    if result.attribution is None:
+        return {}
+    n_figures = min(n_figures, len(result.rows.labels))
+    files = _waterfall_figures(result, n_figures, top_k)
+    if result.trees is not None:
+        files.update(_acd_figures(result, n_figures))
+    return files
+
+
+def _figure_files(stem: str, size: tuple[float, float], draw: Callable[[Figure], None]) -> dict[str, bytes]:
+    from plots.figures import figure_bytes, new_figure
+
+    with new_figure(*size) as figure:
+        draw(figure)
+        return {f"{stem}.{suffix}": data for suffix, data in figure_bytes(figure).items()}
+
+
+def _waterfall_figures(result: Explained, n_figures: int, top_k: int) -> dict[str, bytes]:
+    saved, rows, attribution, names = result.saved, result.rows, result.attribution, result.output_names
+    stored = StoredExplanation(attribution, tuple(saved.classes or ()), np.empty(0), Path(rows.source))
+    files: dict[str, bytes] = {}
+    for index in range(n_figures):
+        label = int(rows.labels[index])
+        height = 1.9 + 0.3 * (min(top_k, attribution.n_features) + 4)
+
+        def draw(figure: Figure, index: int = index, label: int = label) -> None:
+            ax = figure.subplots()
+            if attribution.signed:
+                plot_waterfall(waterfall_steps(stored, index, top_k), ax, output=attribution.output_name.split(" ")[0])
+            else:
+                plot_magnitudes(local_magnitudes(stored, index, top_k), ax)
+            truth = "" if rows.y_true is None else f", true {rows.y_true[index]}"
+            ax.set_title(f"{rows.source} row {label}{truth}: {names[index]}", fontsize=9)
+            figure.suptitle(f"{saved.spec.label} ({saved.run_id}), {describe(stored)}", fontsize=9)
+
+        files.update(_figure_files(f"waterfall_row{label}", (7.5, height), draw))
+    return files
+
+
+def _acd_figures(result: Explained, n_figures: int) -> dict[str, bytes]:
+    from plots.acd import plot_acd_hierarchy
+
+    saved, rows = result.saved, result.rows
+    files: dict[str, bytes] = {}
+    for index in range(n_figures):
+        tree, label = result.trees[index], int(rows.labels[index])
+        n = len(tree.feature_names)
+
+        def draw(figure: Figure, tree: Any = tree, label: int = label) -> None:
+            ax = figure.subplots()
+            mappable = plot_acd_hierarchy(tree, ax, title=False)
+            figure.colorbar(mappable, ax=ax, label="CD score", shrink=0.6)
+            ax.set_title(
+                f"ACD, {saved.spec.label} ({saved.run_id}), {rows.source} row {label}: {tree.output_name} = "
+                f"{tree.output_value:.3g}\nreference: {tree.reference_name}; rule: {tree.rule}",
+                fontsize=9,
+            )
+
+        files.update(_figure_files(f"acd_row{label}", (max(6.5, 0.42 * n + 3.0), max(4.0, 0.34 * n + 2.6)), draw))
+    return files

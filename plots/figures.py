@@ -61,17 +61,24 @@ def new_figure(
         yield figure
 
 
+def figure_bytes(figure: Figure) -> dict[str, bytes]:
+    """The figure rendered in memory: ``{"png": ... (200 dpi), "pdf": ...}``, without dates or software names (the
+    same figure gives the same bytes)."""
+    png, pdf = io.BytesIO(), io.BytesIO()
+    figure.savefig(png, format="png", dpi=200, metadata={"Software": None})
+    figure.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
+    return {"png": png.getvalue(), "pdf": pdf.getvalue()}
+
+
 def save_figure(figure: Figure, stem: Path) -> list[Path]:
     """Write ``<stem>.png`` (200 dpi) and ``<stem>.pdf``, each atomically; returns the paths.
 
     Both are rendered in memory first, so a failure or a kill leaves the previous files (or none), never half a file.
     """
+    rendered = figure_bytes(figure)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    png, pdf = io.BytesIO(), io.BytesIO()
-    figure.savefig(png, format="png", dpi=200, metadata={"Software": None})
-    figure.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Creator": None, "Producer": None})
-    atomic_write_bytes(paths[0], png.getvalue())
-    atomic_write_bytes(paths[1], pdf.getvalue())
+    for path in paths:
+        atomic_write_bytes(path, rendered[path.suffix[1:]])
     return paths
 
 

@@ -70,7 +70,13 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     found = {name: output / name / "31" / "0" for name in CREDIT_G_RUNS}
     from data import file_dataset_key
 
+    named = folder / "named.csv"  # features named like explain.py's fixed output columns
+    rng = np.random.default_rng(0)
+    a, b = 100 * rng.normal(size=150), rng.normal(size=150)
+    columns = {"rest": a, "row": b, "output": rng.normal(size=150), "feature:x": rng.choice(["u", "v"], 150)}
+    pd.DataFrame({**columns, "label": np.where(a / 100 + b > 0, "yes", "no")}).to_csv(named, index=False)
     for name, argv, path, mode in (
+        ("named", ["--model_name", "logistic_regression"], named, "classification"),
         ("inn_multiclass", ["--method", "inn", *FAST], multiclass, "classification"),
         ("inn_regression", ["--method", "inn", *FAST], regression, "regression"),
         ("ridge_regression", ["--model_name", "logistic_regression"], regression, "regression"),
@@ -125,7 +131,7 @@ def test_a_malformed_encoder_state_is_a_value_error():
 
 
 @pytest.mark.parametrize(
-    "name", [*CREDIT_G_RUNS, "inn_multiclass", "inn_regression", "ridge_regression", "forest_regression"]
+    "name", [*CREDIT_G_RUNS, "named", "inn_multiclass", "inn_regression", "ridge_regression", "forest_regression"]
 )
 def test_a_reloaded_run_reproduces_its_own_explanations_and_metrics(runs, name):
     run = saved_run.load_run(runs[name])
@@ -300,6 +306,93 @@ def test_bad_rows_are_one_error_line_and_nothing_is_written(runs, tmp_path, caps
     assert not (tmp_path / "out").exists()
 
 
+def _named_rows(runs: Path, tmp_path: Path, edit=None) -> Path:
+    """Four rows of the ``named`` run's file, optionally edited (a frame -> a frame), as a new CSV."""
+    data = next(runs["named"].parents[3].glob("data*/named.csv"))
+    frame = pd.read_csv(data).head(4)
+    path = tmp_path / "rows.csv"
+    (edit(frame) if edit is not None else frame).to_csv(path, index=False)
+    return path
+
+
+def test_features_named_like_the_fixed_columns_leave_the_fixed_columns_their_names(runs, tmp_path):
+    out = tmp_path / "out"
+    data = _named_rows(runs, tmp_path)
+    assert explain.main(["--run", str(runs["named"]), "--data", str(data), "--out", str(out), "--figures", "0"]) == 0
+    table = pd.read_csv(out / "contributions.csv")
+    features = ["feature:rest", "feature:row", "feature:output", "feature:feature:x"]
+    assert list(table.columns) == ["row", "explained_output", *features, "rest", "output"]
+    assert table["row"].tolist() == [0, 1, 2, 3]
+    np.testing.assert_allclose(table[features].sum(axis=1) + table["rest"], table["output"], atol=1e-5)
+    renamed = json.loads((out / "explain.json").read_text())["explanation"]["renamed_columns"]
+    assert renamed == {
+        "rest": "feature:rest",
+        "row": "feature:row",
+        "output": "feature:output",
+        "feature:x": features[3],
+    }
+
+
+def _infinite(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.loc[1, "rest"] = np.inf
+    return frame
+
+
+def test_an_infinite_value_is_missing_as_in_training_with_a_recorded_warning(runs, tmp_path, capsys):
+    out, missing = tmp_path / "out", tmp_path / "missing"
+    data = _named_rows(runs, tmp_path, _infinite)
+    assert explain.main(["--run", str(runs["named"]), "--data", str(data), "--out", str(out), "--figures", "0"]) == 0
+    warning = "column 'rest': infinite value (row 1) treated as missing, as in training"
+    assert f"warning: {warning}" in capsys.readouterr().err
+    assert json.loads((out / "explain.json").read_text())["warnings"] == [warning]
+    # The same prediction as an empty cell.
+    data.write_text(data.read_text().replace("inf", ""))
+    assert (
+        explain.main(["--run", str(runs["named"]), "--data", str(data), "--out", str(missing), "--figures", "0"]) == 0
+    )
+    assert (out / "predictions.csv").read_bytes() == (missing / "predictions.csv").read_bytes()
+
+
+def _huge(frame: pd.DataFrame) -> pd.DataFrame:
+    frame.loc[2, "rest"] = 1e308
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda frame: frame.iloc[:0], "has no rows"),
+        (_huge, "column 'rest', row 2: 1e+308 is too large: its standardised model input leaves float32's range"),
+        (lambda frame: frame.rename(columns={"output": "row"}), "duplicated column names ['row']"),
+    ],
+    ids=["header only", "1e308", "duplicated header"],
+)
+def test_bad_files_are_one_error_line(runs, tmp_path, capsys, edit, message):
+    data = _named_rows(runs, tmp_path, edit)
+    assert explain.main(["--run", str(runs["named"]), "--data", str(data), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("error: ") and message in error, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_row_number_beyond_64_bits_is_out_of_range(runs, tmp_path, capsys):
+    argv = ["--run", str(runs["named"]), "--rows", str(10**30), "--out", str(tmp_path / "out")]
+    assert explain.main(argv) == 2
+    assert f"row {10**30} is out of range" in capsys.readouterr().err
+
+
+def test_a_crafted_listing_of_an_earlier_output_is_refused_not_followed(runs, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.csv"
+    victim.write_text("keep me")
+    (out / "explain.json").write_text(json.dumps({"files": ["../victim.csv"]}))
+    assert explain.main(["--run", str(runs["named"]), "--rows", "0", "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "field 'files[0]'" in error and "not a file explain.py writes" in error
+    assert victim.read_text() == "keep me" and sorted(p.name for p in out.iterdir()) == ["explain.json"]
+
+
 def _old(folder: Path) -> None:
     (folder / "preprocessing.json").unlink()
 
@@ -441,3 +534,77 @@ def test_a_regression_run_explains_its_predictions_in_target_units(runs, tmp_pat
     # ... and the true targets are the file's values of these test rows.
     data = pd.read_csv(next(runs["inn_regression"].parents[3].glob("data*/amounts.csv")))
     np.testing.assert_allclose(predictions["y_true"], data["label"].to_numpy()[predictions["dataset_row"]])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Names and paths read from a results folder never move a write (tests/test_crafted_runs.py crafts every field)
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` (folders as None, files by content), symlinks not followed."""
+    return {
+        str(path.relative_to(root)): None if path.is_dir() and not path.is_symlink() else path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if not path.is_symlink()
+    }
+
+
+@pytest.mark.parametrize("field", ["run_id", "dataset_id", "seed"])
+@pytest.mark.parametrize("value", ["/ABSOLUTE", "../../../escaped", "..", "a/b"])
+def test_a_run_id_dataset_id_or_seed_that_is_a_path_moves_no_write(runs, tmp_path, monkeypatch, capsys, field, value):
+    folder = _copy(runs["logistic_regression"], tmp_path)
+    report = json.loads((folder / "output_info.json").read_text())
+    value = str(tmp_path / "escaped") if value == "/ABSOLUTE" else value
+    (folder / "output_info.json").write_text(json.dumps({**report, field: value}))
+    work = tmp_path / "work" / "deeper" / "still"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = _tree(tmp_path)
+    assert explain.main(["--run", str(folder), "--rows", "0", "--figures", "0"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("error: ") and field in error.replace(str(tmp_path), ""), error
+    assert _tree(tmp_path) == before
+
+
+def test_a_symlink_out_of_the_run_folder_is_refused_before_it_is_read(runs, tmp_path, capsys, monkeypatch):
+    folder = _copy(runs["logistic_regression"], tmp_path)
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes((folder / "preprocessing.json").read_bytes())
+    (folder / "preprocessing.json").unlink()
+    (folder / "preprocessing.json").symlink_to(outside)
+    opened = []
+    real_open = open
+
+    def recording_open(file, *args, **kwargs):
+        opened.append(Path(file).resolve() if isinstance(file, str | Path) else file)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", recording_open)
+    monkeypatch.setattr("io.open", recording_open)
+    assert explain.main(["--run", str(folder), "--rows", "0", "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "refused: a symlink" in error and "preprocessing.json" in error
+    assert outside.resolve() not in opened and not (tmp_path / "out").exists()
+    # A link that stays inside the folder is fine.
+    (folder / "preprocessing.json").unlink()
+    (folder / "inside.json").write_bytes(outside.read_bytes())
+    (folder / "preprocessing.json").symlink_to(folder / "inside.json")
+    assert explain.main(["--run", str(folder), "--rows", "0", "--out", str(tmp_path / "out"), "--figures", "0"]) == 0
+
+
+def test_a_dataset_id_that_is_a_path_in_both_files_moves_no_write_with_data(runs, tmp_path, monkeypatch, capsys):
+    # The two files agree, so only the one path rule stands between the value and the default output folder.
+    folder = _copy(runs["logistic_regression"], tmp_path)
+    for name in ("output_info.json", "preprocessing.json"):
+        document = json.loads((folder / name).read_text())
+        (folder / name).write_text(json.dumps({**document, "dataset_id": "../../../escaped"}))
+    data = tmp_path / "rows.csv"
+    data.write_text(CREDIT_G_ROWS)
+    work = tmp_path / "work" / "deeper"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = _tree(tmp_path)
+    assert explain.main(["--run", str(folder), "--data", str(data), "--figures", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "field 'dataset_id'" in error and "a name read from a file must be one plain path component" in error
+    assert _tree(tmp_path) == before

@@ -2,9 +2,10 @@
 
 imodels-style: the suites below are parametrized over ``methods.REGISTRY`` itself, so a new entry is tested the
 moment it is added, and :func:`test_every_registered_method_is_complete` fails when an entry lacks a label, a
-colour, a search space for either task, smoke settings, a native explainer or an expected explanation kind in
-:data:`EXPLANATION_KINDS` (the one place where a new method's explanation is declared for the tests). Every
-list of methods in the project (script choices, sweep, HPO, plots, results) is checked to come from the registry.
+colour, a search space for either task, smoke settings, a native explainer, its explanation kind or its model
+format (``MethodSpec.explanation_kind`` and ``model_format``, the one place where a method declares them; an entry
+without them is not even constructed). Every list of methods in the project (script choices, sweep, HPO, plots,
+results, saved runs) is checked to come from the registry.
 """
 
 from __future__ import annotations
@@ -16,22 +17,10 @@ import numpy as np
 import pytest
 
 from data import load_dataset, prepare_split
-from methods import MODES, REGISTRY, get_method, parse_run_id, reference_inputs, run_id
+from experiments.saved_run import MODEL_FILES, model_file
+from methods import MODES, REGISTRY, MethodSpec, get_method, parse_run_id, reference_inputs, run_id
+from methods.spec import EXPLANATION_KINDS, MODEL_FORMATS
 
-#: What each method's native explanation is: "exact" (adds up to the explained output and vanishes at the
-#: reference), "approximate" (signed, not additive) or "unsigned" (attention-like, no direction).
-EXPLANATION_KINDS = {
-    "inn": "exact",
-    "tabresnet": "approximate",
-    "catboost": "exact",
-    "random_forest": "exact",
-    "logistic_regression": "exact",
-    "decision_tree": "exact",
-    "tabnet": "unsigned",
-    "ebm": "exact",
-    "senn": "exact",
-    "disenn": "exact",
-}
 #: Methods too slow for the registry-wide fit on every task, with the reason (they are tested elsewhere).
 BINARY_ONLY = {"tabnet": "TabNet's fits are tested per task in test_baselines.py; here binary only for time"}
 
@@ -46,7 +35,10 @@ def test_every_registered_method_is_complete() -> None:
         assert set(spec.search_space) == set(MODES) and all(spec.search_space[mode] for mode in MODES), method
         assert spec.smoke_params or spec.id == "logistic_regression", f"{method} has no smoke settings"
         assert spec.explainer in NATIVE_EXPLAINERS, f"{method}: unknown native explainer {spec.explainer!r}"
-        assert method in EXPLANATION_KINDS, f"{method}: declare its explanation kind in EXPLANATION_KINDS"
+        assert spec.explanation_kind in EXPLANATION_KINDS, f"{method}: declare its explanation_kind"
+        assert spec.model_format in MODEL_FORMATS, f"{method}: declare its model_format"
+        file = model_file(spec)  # a saved model, or the reason there is none: never neither
+        assert (file is None) == (spec.model_format == "none") and (file is not None or spec.model_not_saved), method
         for mode in MODES:
             defaults = spec.defaults(mode)
             assert isinstance(defaults, dict)
@@ -54,7 +46,25 @@ def test_every_registered_method_is_complete() -> None:
                 assert set(spec.search_space[mode]) <= set(defaults) or method == "tabnet", method
     colors = [spec.color for spec in REGISTRY.values()]
     assert len(set(colors)) == len(colors), "two methods share a colour"
-    assert set(EXPLANATION_KINDS) >= set(REGISTRY)
+    assert set(MODEL_FILES) == set(MODEL_FORMATS) - {"none"}, "a model format without a writer and reader"
+
+
+def test_an_entry_without_a_model_format_or_explanation_kind_is_refused() -> None:
+    import dataclasses
+
+    spec = REGISTRY["inn"]
+    fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+    for missing in ("model_format", "explanation_kind"):
+        with pytest.raises(TypeError, match=missing):
+            MethodSpec(**{name: value for name, value in fields.items() if name != missing})
+    for change, message in (
+        ({"model_format": "pickle"}, "model_format must be one of"),
+        ({"model_format": "none"}, "needs model_not_saved"),  # no model, and no reason why
+        ({"model_not_saved": "a reason"}, "needs model_not_saved"),  # a reason, but a model format
+        ({"explanation_kind": "exactish"}, "explanation_kind must be one of"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            dataclasses.replace(spec, **change)
 
 
 def test_every_list_of_methods_comes_from_the_registry() -> None:
@@ -159,7 +169,7 @@ def test_every_method_fits_predicts_and_explains(method, task, credit_g, small_f
     # The native explanation: over original features (or the concepts a model learned, e.g. DiSENN's), of the
     # output the method says it explains.
     attribution = spec.explain(model, split, X_test)
-    n_outputs = split.n_classes if task == "multiclass" and EXPLANATION_KINDS[method] != "unsigned" else 1
+    n_outputs = split.n_classes if task == "multiclass" and spec.explanation_kind != "unsigned" else 1
     names = model.concept_names() if spec.explains_concepts(model) else split.feature_names
     assert attribution.values.shape == (split.n_test, len(names), n_outputs), method
     assert attribution.feature_names == tuple(names)
@@ -167,7 +177,7 @@ def test_every_method_fits_predicts_and_explains(method, task, credit_g, small_f
     np.testing.assert_allclose(attribution.output, spec.output(model, X_test), rtol=1e-5, atol=1e-5)
     importance = attribution.global_importance()
     assert importance.shape == (len(names),) and importance.sum() == pytest.approx(1.0)
-    kind = EXPLANATION_KINDS[method]
+    kind = spec.explanation_kind
     scale = max(1.0, float(np.abs(attribution.output).max()))
     if kind == "exact":
         assert attribution.exact and attribution.signed
