@@ -225,7 +225,7 @@ def test_a_damaged_unit_file_is_named_left_out_of_the_reports_and_computed_again
 
 
 def test_names_read_from_a_folder_never_become_paths_outside_it(tmp_path, capsys) -> None:
-    from studies.xai_bench.unit_file import inside, plain_component
+    from experiments.results import plain_component, resolve_inside
 
     for name in ("", ".", "..", "a/b", "/abs", "..\\x"):
         with pytest.raises(UserError):
@@ -235,8 +235,8 @@ def test_names_read_from_a_folder_never_become_paths_outside_it(tmp_path, capsys
         unit_path(tmp_path, Unit("../../escape", 0.0, 0, "inn"))
     outside = tmp_path / "outside"
     outside.mkdir()
-    with pytest.raises(UserError, match="outside --output_dir"):
-        inside(tmp_path / "out", tmp_path / "out" / ".." / "outside" / "x.csv")
+    with pytest.raises(UserError, match="outside"):
+        resolve_inside(tmp_path / "out" / ".." / "outside" / "x.csv", tmp_path / "out")
     # A results folder whose units/ (or one unit file) links out of it: refused before any work, nothing written.
     for link in ("units", "units/gaussianLinear/rho0/seed0/logistic_regression.csv"):
         output = tmp_path / f"out_{link.count('/')}"
@@ -244,7 +244,7 @@ def test_names_read_from_a_folder_never_become_paths_outside_it(tmp_path, capsys
         (output / link).symlink_to(outside / "x.csv" if link.endswith(".csv") else outside)
         assert xai_benchmark.main([*FAST_ARGV, "--seeds", "0", "--output_dir", str(output)]) == 2
         error = capsys.readouterr().err.strip().splitlines()
-        assert len(error) == 1 and "outside --output_dir" in error[0], error
+        assert len(error) == 1 and "--output_dir file" in error[0] and "outside" in error[0], error
         assert not any(outside.iterdir()) and not (output / "config.json").exists()
 
 

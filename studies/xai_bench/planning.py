@@ -18,6 +18,7 @@ from typing import Any
 
 from data.synthetic import TARGETS, make_synthetic
 from errors import UserError
+from experiments.results import resolve_inside
 from studies.xai_bench.config import (
     BENCHMARK_METRICS,
     DEFAULT_POSTHOC_MODELS,
@@ -31,7 +32,6 @@ from studies.xai_bench.unit_file import (
     UNITS_DIRNAME,
     DamagedUnitFile,
     Unit,
-    inside,
     read_unit,
     unit_path,
 )
@@ -303,7 +303,7 @@ def plan(config: BenchmarkConfig, output_dir: str | Path, *, force: bool = False
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"--output_dir {output_dir}: cannot write in {existing}")
     for name in ("config.json", "results.csv", "figures", UNITS_DIRNAME):
-        inside(output_dir, output_dir / name)
+        resolve_inside(output_dir / name, output_dir, what="--output_dir file")
     force = force and not report_only
     result, conflicts = Plan(), []
     hashes = {model: settings_hash(config.unit_settings(model)) for model in config.models}
@@ -312,7 +312,9 @@ def plan(config: BenchmarkConfig, output_dir: str | Path, *, force: bool = False
             for seed in config.seeds:
                 for model in config.models:
                     unit = Unit(dataset, float(rho), int(seed), model)
-                    path = inside(output_dir, unit_path(output_dir, unit))  # a link out of the folder: refused
+                    path = resolve_inside(
+                        unit_path(output_dir, unit), output_dir, what="--output_dir file"
+                    )  # a link out of the folder: refused
                     if not path.exists():
                         result.todo.append(unit)
                         continue

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from errors import UserError
+from experiments.results import plain_component, resolve_inside
 from studies.xai_bench.config import BenchmarkConfig, settings_hash
 from studies.xai_bench.planning import check_complete
 from studies.xai_bench.tables import paper_table, table_latex, table_markdown
@@ -23,8 +24,6 @@ from studies.xai_bench.unit_file import (
     UNITS_DIRNAME,
     DamagedUnitFile,
     csv_bytes,
-    inside,
-    plain_component,
     read_unit,
     unit_of_path,
 )
@@ -60,7 +59,7 @@ def combine(
             if unit is None:
                 raise DamagedUnitFile("its path names no unit: units/<dataset>/rho<ρ>/seed<s>/<model>.csv")
             try:
-                inside(output_dir, path)
+                resolve_inside(path, output_dir, what="--output_dir file")
             except UserError:
                 raise DamagedUnitFile("it links outside --output_dir") from None
             frame = read_unit(path, unit)
@@ -118,7 +117,7 @@ def write_reports(
     written: list[Path] = []
 
     def write(name: str, data: bytes) -> None:
-        path = inside(output_dir, output_dir / name)
+        path = resolve_inside(output_dir / name, output_dir, what="--output_dir file")
         atomic_write_bytes(path, data)
         written.append(path)
 

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from errors import UserError
+from experiments.results import resolve_inside
 from studies.xai_bench.config import BenchmarkConfig
 from studies.xai_bench.planning import plan, validate
 from studies.xai_bench.reporting import warn, write_reports
 from studies.xai_bench.unit import run_unit
-from studies.xai_bench.unit_file import csv_bytes, inside, unit_path
+from studies.xai_bench.unit_file import csv_bytes, unit_path
 
 
 def run_benchmark(
@@ -41,7 +42,9 @@ def run_benchmark(
     start = time.perf_counter()
     for unit in todo:
         frame = run_unit(config, unit, log=log)
-        atomic_write_bytes(inside(output_dir, unit_path(output_dir, unit)), csv_bytes(frame))
+        atomic_write_bytes(
+            resolve_inside(unit_path(output_dir, unit), output_dir, what="--output_dir file"), csv_bytes(frame)
+        )
         elapsed = float(frame["unit_seconds"].iloc[0]) if len(frame) else 0.0
         seconds[f"{unit.dataset}/rho{unit.rho:g}/seed{unit.seed}/{unit.model}"] = elapsed
         log(f"{unit}: done in {elapsed:.1f}s")

@@ -5,7 +5,7 @@ A unit file ``units/<dataset>/rho<ρ>/seed<s>/<model>.csv`` holds one :class:`Un
 written atomically when the unit is done, with the hash of the settings that produced it. A unit file is data
 from a folder that may come from anyone: :func:`read_unit` checks it against :class:`UnitRow` (columns, types,
 finite numbers, the unit its path names) and refuses it with the reason (:class:`DamagedUnitFile`), and every
-path the benchmark writes is proven to lie under its output directory (:func:`inside`).
+path the benchmark writes is proven to lie under its output directory (``experiments.results.resolve_inside``).
 """
 
 from __future__ import annotations
@@ -20,44 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from errors import UserError
+from experiments.results import plain_component
 from studies.xai_bench.config import BENCHMARK_METRICS, metric_direction
 
 UNITS_DIRNAME = "units"
-
-
-# ----------------------------------------------------------------------------------------------------------
-# The path rule (issue 23), a minimal local version: a name read from a file that becomes a path is one plain
-# path component, and every written path resolves under the output directory. To be replaced by the shared
-# helpers of experiments/results.py once they exist.
-
-
-def plain_component(name: str, what: str) -> str:
-    """``name`` if it is one plain path component (not empty, ``.``, ``..``, absolute, nor holding a separator).
-
-    Raises:
-        UserError: it is not.
-    """
-    if (
-        not isinstance(name, str)
-        or name in ("", ".", "..")
-        or any(character in name for character in ("/", "\\", "\0"))
-        or Path(name).is_absolute()
-    ):
-        raise UserError(f"{what} {name!r} is not a plain file or folder name")
-    return name
-
-
-def inside(output_dir: str | Path, path: str | Path) -> Path:
-    """``path`` if it resolves (symbolic links followed) under ``output_dir``.
-
-    Raises:
-        UserError: it resolves elsewhere.
-    """
-    root, resolved = Path(output_dir).resolve(), Path(path).resolve()
-    if resolved != root and not resolved.is_relative_to(root):
-        raise UserError(f"{path} resolves to {resolved}, outside --output_dir {output_dir}")
-    return Path(path)
 
 
 @dataclass(frozen=True)
