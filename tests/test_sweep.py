@@ -120,7 +120,7 @@ FAKE_SWEEP = textwrap.dedent(
 
     for method, script in list(sweep.SCRIPTS.items()):
         sweep.SCRIPTS[method] = sweep.MethodScript({script!r}, script.args)
-    sweep.warm_modules = sweep.warm_explainers = lambda methods: ()  # the stand-in needs no library
+    sweep.pool.warm_modules = sweep.pool.warm_explainers = lambda methods: ()  # the stand-in needs no library
     sys.exit(sweep.main())
     """
 )
@@ -129,16 +129,16 @@ FAKE_SWEEP = textwrap.dedent(
 @pytest.fixture
 def fake_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every method at the stand-in script (the real flags that pick the method are kept), here and in
-    sweeps started as new processes (``sweep.SWEEP_SCRIPT``, which SLURM array tasks run)."""
+    sweeps started as new processes (``sweep.slurm.SWEEP_SCRIPT``, which SLURM array tasks run)."""
     path = tmp_path / "fake_experiment.py"
     path.write_text(FAKE_SCRIPT.format(repo=str(REPO_ROOT)))
     for method, script in list(sweep.SCRIPTS.items()):
         monkeypatch.setitem(sweep.SCRIPTS, method, sweep.MethodScript(str(path), script.args))
     fake_sweep = tmp_path / "fake_sweep.py"
     fake_sweep.write_text(FAKE_SWEEP.format(repo=str(REPO_ROOT), script=str(path)))
-    monkeypatch.setattr(sweep, "SWEEP_SCRIPT", fake_sweep)
-    monkeypatch.setattr(sweep, "warm_modules", lambda methods: ())
-    monkeypatch.setattr(sweep, "warm_explainers", lambda methods: ())
+    monkeypatch.setattr(sweep.slurm, "SWEEP_SCRIPT", fake_sweep)
+    monkeypatch.setattr(sweep.pool, "warm_modules", lambda methods: ())
+    monkeypatch.setattr(sweep.pool, "warm_explainers", lambda methods: ())
     for name in ("FAKE_FAIL_SEEDS", "FAKE_CRASH", "FAKE_SLEEP", "FAKE_MARKERS", "SLURM_ARRAY_TASK_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
@@ -401,7 +401,7 @@ def test_each_forked_cell_runs_with_its_share_of_the_threads(
     """torch in a forked cell (imported once by its worker) has the cell's thread count, not the machine's."""
     out, markers = tmp_path / "results", tmp_path / "markers"
     monkeypatch.setenv("FAKE_MARKERS", str(markers))
-    monkeypatch.setattr(sweep, "warm_modules", lambda methods: ("torch",))
+    monkeypatch.setattr(sweep.pool, "warm_modules", lambda methods: ("torch",))
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")  # a SLURM task's CPUs, whatever the machine has
     args = ["--methods", "inn", "--datasets", "31", "--seeds", "0-1", "--output_dir", str(out)]
     assert sweep.main([*args, "--no_progress"]) == 0
@@ -538,7 +538,7 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:
 def test_sigkill_in_the_middle_of_a_cell_leaves_it_pending(tmp_path: Path, fake_script: Path) -> None:
     """A real sweep process (and its cell) is SIGKILLed while the cell runs; the rerun completes it."""
     out, markers = tmp_path / "results", tmp_path / "markers"
-    command = [sys.executable, str(sweep.SWEEP_SCRIPT), "--methods", "inn", "--datasets", "31", "--seeds", "0"]
+    command = [sys.executable, str(sweep.slurm.SWEEP_SCRIPT), "--methods", "inn", "--datasets", "31", "--seeds", "0"]
     command += ["--output_dir", str(out), "--no_progress"]
     env = {**os.environ, "FAKE_SLEEP": "30", "FAKE_MARKERS": str(markers)}
     env.pop("SLURM_ARRAY_TASK_ID", None)
@@ -571,7 +571,7 @@ def test_sigterm_or_ctrl_c_stop_the_running_cells_without_marking_them_failed(
 ) -> None:
     """SIGTERM to the sweep only (``scancel``, pre-emption) or SIGINT to the whole process group (Ctrl-C)."""
     out, markers = tmp_path / "results", tmp_path / "markers"
-    command = [sys.executable, str(sweep.SWEEP_SCRIPT), "--methods", "inn", "tabresnet", "--datasets", "31"]
+    command = [sys.executable, str(sweep.slurm.SWEEP_SCRIPT), "--methods", "inn", "tabresnet", "--datasets", "31"]
     command += ["--seeds", "0", "--output_dir", str(out), "--no_progress", "--workers", "2"]
     env = {**os.environ, "FAKE_SLEEP": "30", "FAKE_MARKERS": str(markers)}
     process = subprocess.Popen(command, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
@@ -708,7 +708,7 @@ def test_slurm_submission_writes_an_array_sbatch_script(
     submissions = submitted(out / ".sweep" / "submitit")
     assert [s.args for s in submissions] == [(str(i),) for i in range(1, 8)]
     command = submissions[0].function.command
-    assert command[:2] == [sys.executable, str(sweep.SWEEP_SCRIPT)] and command[-1] == "--cells"
+    assert command[:2] == [sys.executable, str(sweep.slurm.SWEEP_SCRIPT)] and command[-1] == "--cells"
     assert command[command.index("--datasets") + 1 : command.index("--datasets") + 3] == ["31", "37"]
     assert command[command.index("--nr_epochs") + 1] == "3"
     assert command[command.index("--isolation") + 1] == sweep.DEFAULT_ISOLATION
