@@ -308,6 +308,7 @@ REGISTRY: dict[str, MethodSpec] = {
             factory=_neural_factory("inn"),
             search_space={"classification": _NEURAL_SPACE, "regression": _NEURAL_SPACE},
             explainer="inn",
+            imports=("models.estimators",),
             explanation="exact: the generated weights times (input − reference), W_j(x)·(x_j − m_j)",
             smoke_params=_NEURAL_SMOKE,
             closed_parameters=True,
@@ -324,6 +325,7 @@ REGISTRY: dict[str, MethodSpec] = {
             factory=_neural_factory("tabresnet"),
             search_space={"classification": _TABRESNET_SPACE, "regression": _TABRESNET_SPACE},
             explainer="gradient_x_input",
+            imports=("models.estimators",),
             explanation="approximate: gradient × (input − reference) of the logits",
             smoke_params=_NEURAL_SMOKE,
             closed_parameters=True,
@@ -341,6 +343,7 @@ REGISTRY: dict[str, MethodSpec] = {
             factory=_neural_factory("senn"),
             search_space={"classification": _SENN_SPACE, "regression": _SENN_SPACE},
             explainer="senn",
+            imports=("models.senn",),
             explanation="exact: relevances θ(x) × (input − reference) plus the intercept θ_0(x) (identity concepts); "
             "with --conceptizer autoencoder over concepts c0..: θ_k(x)·(h_k(x) − h_k(reference))",
             flags=_senn_flags(
@@ -369,6 +372,7 @@ REGISTRY: dict[str, MethodSpec] = {
             factory=_neural_factory("disenn"),
             search_space={"classification": _DISENN_SPACE, "regression": _DISENN_SPACE},
             explainer="senn_concepts",
+            imports=("models.senn",),
             explanation="exact, over the β-VAE's concepts c0..: relevance θ_k(x) × (posterior mean μ_k(x) − "
             "μ_k(reference))",
             flags=_senn_flags(
@@ -407,6 +411,7 @@ REGISTRY: dict[str, MethodSpec] = {
                 for mode in MODES
             },
             explainer="catboost_shap",
+            imports=("catboost",),
             explanation="exact: CatBoost's interventional TreeSHAP against the reference row, in log-odds",
             flags=(Flag("catboost_iterations", "iterations", _positive_int, "CatBoost boosting rounds"),),
             uses_device=True,
@@ -427,6 +432,7 @@ REGISTRY: dict[str, MethodSpec] = {
                 "regression": {**_TREE_SPACE, "n_estimators": IntRange(100, 4000), **_TREE_REGRESSION},
             },
             explainer="tree_shap",
+            imports=("sklearn.ensemble", "shap"),
             explanation="exact: interventional TreeSHAP against the reference row, in probabilities",
             smoke_params={"n_estimators": 20},
         ),
@@ -456,6 +462,7 @@ REGISTRY: dict[str, MethodSpec] = {
                 },
             },
             explainer="linear",
+            imports=("sklearn.linear_model", "sklearn.pipeline"),
             explanation="exact: coefficient × (input − reference) on the decision function",
             smoke_params={},
         ),
@@ -474,6 +481,7 @@ REGISTRY: dict[str, MethodSpec] = {
                 "regression": {**_TREE_SPACE, "splitter": Choice(("best", "random")), **_TREE_REGRESSION},
             },
             explainer="tree_shap",
+            imports=("sklearn.tree", "shap"),
             explanation="exact: interventional TreeSHAP against the reference row, in probabilities",
             smoke_params={"max_depth": 4},
         ),
@@ -489,6 +497,7 @@ REGISTRY: dict[str, MethodSpec] = {
             factory=_baseline_factory("tabnet"),
             search_space={"classification": _TABNET_SPACE, "regression": _TABNET_SPACE},
             explainer="tabnet_masks",
+            imports=("pytorch_tabnet.tab_model",),
             explanation="not additive: TabNet's attention masks per example (unsigned)",
             flags=(
                 Flag("tabnet_max_epochs", "max_epochs", _positive_int, "TabNet's most epochs"),
@@ -517,6 +526,7 @@ REGISTRY: dict[str, MethodSpec] = {
             factory=_baseline_factory("ebm", "models.ebm"),
             search_space={"classification": _EBM_SPACE, "regression": _EBM_SPACE},
             explainer="ebm",
+            imports=("models.ebm", "interpret.glassbox"),
             explanation="exact: term contributions against the reference row, pair terms split by Shapley",
             flags=(
                 Flag("ebm_outer_bags", "outer_bags", _positive_int, "EBM's outer bags (more: smoother, slower)"),

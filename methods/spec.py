@@ -124,6 +124,9 @@ class MethodSpec:
         factory: ``factory(split, *, seed, device, n_jobs, params) -> unfitted estimator``.
         search_space: per mode, the HPO search space over estimator parameters.
         explainer: the id of its native explainer (``explainers.NATIVE_EXPLAINERS``).
+        imports: the modules a fit and native explanation import on first use (the estimator's module, the
+            libraries imported inside functions); a process that runs many fits imports them ahead (the sweep's
+            fork workers). A speed hint only: whatever is missing is imported when used.
         explanation: what its explanation is, in words (recorded in every report).
         flags: method-specific command-line flags.
         uses_device: whether the model can run on a GPU (otherwise it always runs on the CPU).
@@ -147,6 +150,7 @@ class MethodSpec:
     factory: Callable[..., Any] = field(repr=False)
     search_space: Mapping[Mode, Space] = field(repr=False)
     explainer: str = ""
+    imports: tuple[str, ...] = ()
     explanation: str = ""
     flags: tuple[Flag, ...] = ()
     uses_device: bool = False

@@ -408,6 +408,50 @@ def test_each_forked_cell_runs_with_its_share_of_the_threads(
     assert [(cell["omp"], cell["torch_threads"]) for cell in seen(markers).values()] == [("3", 3)] * 2
 
 
+# What a cell of each method imports after its worker's warm-up: a fit and a native explanation on credit-g.
+WARM_PROBE = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    from data import load_dataset, prepare_split
+    from experiments.sweep import pool
+    from methods import REGISTRY
+
+    spec = REGISTRY[sys.argv[1]]
+    pool.warm_up(pool.warm_modules([spec.id]), pool.warm_explainers([spec.id]))
+    split = prepare_split(load_dataset(dataset_id=31), mode="classification", seed=0, encoding_type=spec.encoding)
+    before = set(sys.modules)
+    model = spec.build(split, seed=0, params=dict(spec.smoke_params))
+    train, test = spec.inputs(split)
+    spec.explain(model.fit(train, split.y_train), split, test[:5])
+    print(json.dumps(sorted({name.split(".")[0] for name in set(sys.modules) - before})))
+    """
+)
+
+
+def test_what_a_worker_imports_ahead_comes_from_the_registry() -> None:
+    from methods import REGISTRY
+
+    for method, spec in REGISTRY.items():
+        modules = sweep.pool.warm_modules([method])
+        assert modules[: len(sweep.WARM_IMPORTS)] == sweep.WARM_IMPORTS
+        assert modules[len(sweep.WARM_IMPORTS) :] == tuple(m for m in spec.imports if m not in sweep.WARM_IMPORTS)
+        assert sweep.pool.warm_explainers([method]) == ((spec.explainer,) if spec.explainer else ())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["logistic_regression", "decision_tree"])
+def test_a_warmed_up_worker_leaves_its_cells_no_library_to_import(method: str) -> None:
+    """After the warm-up a cell's fit and explanation import no third-party package (shap, scikit-learn's trees)."""
+    probe = subprocess.run(
+        [sys.executable, "-c", WARM_PROBE, method], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert probe.returncode == 0, probe.stderr
+    imported = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert not [name for name in imported if name not in ("data", "models", "explainers", "methods")], imported
+
+
 def test_a_worker_keeps_its_dataset_for_the_next_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What a worker does before forking, here in-process: it loads the dataset of a cell's command once, and the
     real experiment scripts then find it loaded (data.load_dataset is not called again)."""

@@ -35,8 +35,8 @@ from experiments.sweep.grid import REPO_ROOT, SCRIPTS, Cell, MethodScript, Sweep
 from methods import REGISTRY
 
 #: What a fork worker imports before its first cell, so that no cell imports it again: the run path shared by
-#: every method, then each method's own libraries (a speed hint only: a cell imports whatever is missing itself,
-#: and each method's native explainer module is imported through the registry).
+#: every method; each method's own modules and libraries come from the registry (``MethodSpec.imports``, and its
+#: native explainer's module). A speed hint only: a cell imports whatever is missing itself.
 WARM_IMPORTS: tuple[str, ...] = (
     "numpy",
     "pandas",
@@ -48,21 +48,11 @@ WARM_IMPORTS: tuple[str, ...] = (
     "experiments.metrics",
     "models.baselines",
 )
-METHOD_IMPORTS: dict[str, tuple[str, ...]] = {
-    "inn": ("models.estimators",),
-    "tabresnet": ("models.estimators",),
-    "catboost": ("catboost",),
-    "random_forest": ("sklearn.ensemble", "shap"),
-    "decision_tree": ("sklearn.tree", "shap"),
-    "logistic_regression": ("sklearn.linear_model", "sklearn.pipeline"),
-    "tabnet": ("pytorch_tabnet.tab_model",),
-    "ebm": ("interpret.glassbox",),
-}
 
 
 def warm_modules(methods: Sequence[str]) -> tuple[str, ...]:
     """The modules a fork worker of a sweep over ``methods`` imports before its first cell."""
-    modules = [*WARM_IMPORTS, *(name for method in methods for name in METHOD_IMPORTS.get(method, ()))]
+    modules = [*WARM_IMPORTS, *(name for method in methods for name in REGISTRY[method].imports)]
     return tuple(dict.fromkeys(modules))
 
 
