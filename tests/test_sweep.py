@@ -21,6 +21,7 @@ import sys
 import textwrap
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -579,6 +580,26 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def _grandchildren(pid: int) -> list[int]:
+    """The children of the children of ``pid`` (a sweep's cells forked by its workers), from Linux's /proc."""
+    parents: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(status.read_text().rsplit(")", 1)[1].split()[1])
+            parents.setdefault(parent, []).append(int(status.parent.name))
+    return [grandchild for child in parents.get(pid, []) for grandchild in parents.get(child, [])]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes ``pids`` have used so far (0 for one that has ended)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def test_sigkill_in_the_middle_of_a_cell_leaves_it_pending(tmp_path: Path, fake_script: Path) -> None:
     """A real sweep process (and its cell) is SIGKILLed while the cell runs; the rerun completes it."""
     out, markers = tmp_path / "results", tmp_path / "markers"
@@ -604,34 +625,49 @@ def test_sigkill_in_the_middle_of_a_cell_leaves_it_pending(tmp_path: Path, fake_
     assert sweep.cell_state(spec, cell) == "done"
 
 
+def _sigint(disposition: signal.Handlers) -> Callable[[], None]:
+    """A ``preexec_fn`` that starts a process with SIGINT at ``disposition``. A terminal's foreground job has it at
+    its default; a test run in the background of a non-interactive shell (``&``, nohup) would pass it on ignored."""
+    return lambda: signal.signal(signal.SIGINT, disposition)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("signum", "group", "code", "message"),
-    [(signal.SIGTERM, False, 143, "terminated"), (signal.SIGINT, True, 130, "interrupted")],
-    ids=["sigterm", "ctrl-c"],
+    ("signum", "group", "sigint", "code", "message"),
+    [
+        (signal.SIGTERM, False, signal.SIG_DFL, 143, "terminated"),
+        (signal.SIGINT, True, signal.SIG_DFL, 130, "interrupted"),
+        (signal.SIGINT, True, signal.SIG_IGN, 143, "2 cell(s) stopped from outside"),
+    ],
+    ids=["sigterm", "ctrl-c", "ctrl-c-to-a-sweep-that-ignores-sigint"],
 )
 def test_sigterm_or_ctrl_c_stop_the_running_cells_without_marking_them_failed(
-    tmp_path: Path, fake_script: Path, signum: int, group: bool, code: int, message: str
+    tmp_path: Path, fake_script: Path, signum: int, group: bool, sigint: signal.Handlers, code: int, message: str
 ) -> None:
-    """SIGTERM to the sweep only (``scancel``, pre-emption) or SIGINT to the whole process group (Ctrl-C)."""
+    """SIGTERM to the sweep only (``scancel``, pre-emption) or SIGINT to the whole process group (Ctrl-C), sent
+    once both cells demonstrably run (each has written its marker and holds its lock). A sweep that ignores SIGINT
+    (started under nohup) sees only its cells stop: it must not report success."""
     out, markers = tmp_path / "results", tmp_path / "markers"
     command = [sys.executable, str(sweep.slurm.SWEEP_SCRIPT), "--methods", "inn", "tabresnet", "--datasets", "31"]
     command += ["--seeds", "0", "--output_dir", str(out), "--no_progress", "--workers", "2"]
-    env = {**os.environ, "FAKE_SLEEP": "30", "FAKE_MARKERS": str(markers)}
-    process = subprocess.Popen(command, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "FAKE_SLEEP": "300", "FAKE_MARKERS": str(markers)}
+    spec = sweep.Sweep(("inn", "tabresnet"), tuple(sweep.expand_datasets(["31"])), (0,), out)
+    process = subprocess.Popen(
+        command, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint(sigint)
+    )
     try:
-        _wait_for(lambda: len(list(markers.glob("*"))) == 2 if markers.exists() else False)
+        _wait_for(lambda: markers.exists() and len(list(markers.iterdir())) == 2, timeout=120.0)
+        assert [sweep.cell_state(spec, cell) for cell in spec.cells()] == ["running", "running"]
         if group:
             os.killpg(process.pid, signum)
         else:
             process.send_signal(signum)
-        _, stderr = process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=60)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == code and message in stderr
+    assert process.returncode == code and message in stderr, (process.returncode, stderr)
     assert not list(out.glob("*/*/*/*.json"))  # neither results nor error.json: both cells are pending
-    spec = sweep.Sweep(("inn", "tabresnet"), tuple(sweep.expand_datasets(["31"])), (0,), out)
     assert [sweep.cell_state(spec, cell) for cell in spec.cells()] == ["pending", "pending"]
 
 
@@ -657,11 +693,13 @@ def test_real_cells_resume_after_sigkill_and_forked_cells_match_subprocess_cells
     spec = sweep.Sweep(("inn", "logistic_regression"), tuple(sweep.expand_datasets(["31"])), (0,), out)
     inn, linear = spec.cells()
     # INN only here: the worker imports what INN needs, no more.
-    killed = [*command, "--methods", "inn", "--nr_epochs", "500"]
+    killed = [*command, "--methods", "inn", "--nr_epochs", "100000"]
     process = subprocess.Popen(killed, env=env, start_new_session=True)
     try:
         _wait_for(lambda: spec.log_paths(inn)[0].exists(), timeout=120.0)  # the worker has forked the cell
-        time.sleep(3.0)  # data and the first epochs
+        # The cell (the worker's child) has spent 3 s of CPU time: past the data, training. 10^5 epochs: it cannot
+        # end first, however slow the machine.
+        _wait_for(lambda: _cpu_seconds(_grandchildren(process.pid)) >= 3.0, timeout=300.0)
         assert process.poll() is None, "the cell ended before it could be killed"
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the sweep, its worker and the cell, as a pre-emption would

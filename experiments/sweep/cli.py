@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -271,6 +272,15 @@ def run(args: argparse.Namespace, passthrough: Sequence[str]) -> int:
         f"in {time.monotonic() - start:.0f} s with {workers} worker(s), isolation {isolation}"
     )
     print(summary(len(cells), states))
+    if outcomes["interrupted"]:
+        # A signal reached the cells but not this process (its SIGINT ignored, as under nohup or `&` in a script,
+        # or a cell killed by hand): they stay pending, and the sweep has not finished what it was asked to.
+        print(
+            f"error: {outcomes['interrupted']} cell(s) stopped from outside (a signal) and left pending; "
+            "rerun the same command to finish them",
+            file=sys.stderr,
+        )
+        return 143
     return 1 if outcomes["failed"] else 0
 
 
