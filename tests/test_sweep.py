@@ -740,12 +740,15 @@ def test_real_cells_resume_after_sigkill_and_forked_cells_match_subprocess_cells
 def test_slurm_submission_writes_an_array_sbatch_script(
     tmp_path: Path, fake_script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    """A stand-in ``sbatch`` records the script submitit generates (``srun`` must exist for submitit)."""
+    """A stand-in ``sbatch`` records the script submitit generates (``srun`` must exist for submitit; ``squeue`` and
+    ``sacct`` answer for an empty cluster)."""
     bin_dir, record = tmp_path / "bin", tmp_path / "submitted.sh"
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(f'#!/bin/sh\ncp "$1" {record}\necho "Submitted batch job 4242"\n')
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
-    for tool in ("sbatch", "srun"):
+    for tool in ("squeue", "sacct"):  # an empty queue and no accounting: nothing of a real cluster leaks in
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("sbatch", "srun", "squeue", "sacct"):
         (bin_dir / tool).chmod(stat.S_IRWXU)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     out = tmp_path / "results"
@@ -782,6 +785,7 @@ def test_slurm_submission_writes_an_array_sbatch_script(
         "#SBATCH --gpus-per-node=1",
         "#SBATCH --cpus-per-task=4",
         "#SBATCH --job-name=inn-sweep",
+        "#SBATCH --signal=URG@90",  # not submitit's USR2, which would end the task at once (see slurm.py)
         "module load python",
     ):
         assert line in script.splitlines(), line
@@ -789,6 +793,9 @@ def test_slurm_submission_writes_an_array_sbatch_script(
     # Each array task runs `sweep.py ... --cells <cell>` for one of the pending cells, in order.
     submissions = submitted(out / ".sweep" / "submitit")
     assert [s.args for s in submissions] == [(str(i),) for i in range(1, 8)]
+    recorded = sweep.Submission.load(out / ".sweep" / "slurm" / "4242.json")  # what a later command reads
+    assert recorded.tasks == tuple((i,) for i in range(1, 8))
+    assert recorded.task_ids == tuple(f"4242_{i}" for i in range(7))
     command = submissions[0].function.command
     assert command[:2] == [sys.executable, str(sweep.slurm.SWEEP_SCRIPT)] and command[-1] == "--cells"
     assert command[command.index("--datasets") + 1 : command.index("--datasets") + 3] == ["31", "37"]

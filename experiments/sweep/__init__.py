@@ -98,9 +98,13 @@ from experiments.sweep.pool import (
 )
 from experiments.sweep.slurm import (
     SlurmOptions,
+    Submission,
+    queued_tasks,
+    report_array,
     submit_slurm,
     task_command,
-    wait_for_jobs,
+    task_endings,
+    wait_for_array,
 )
 from experiments.sweep.state import (
     CellState,
@@ -128,6 +132,7 @@ __all__ = [
     "STATE_DIRNAME",
     "STOP_GRACE_S",
     "SlurmOptions",
+    "Submission",
     "Sweep",
     "THREAD_ENV_VARS",
     "WARM_IMPORTS",
@@ -156,6 +161,8 @@ __all__ = [
     "parse_methods",
     "parse_seeds",
     "print_cells",
+    "queued_tasks",
+    "report_array",
     "run",
     "run_cells",
     "run_local",
@@ -165,8 +172,9 @@ __all__ = [
     "summary",
     "sweep_from_args",
     "task_command",
+    "task_endings",
     "threads_per_cell",
-    "wait_for_jobs",
+    "wait_for_array",
     "warm_up",
     "worker_main",
 ]

@@ -29,7 +29,14 @@ from experiments.sweep.grid import (
 )
 from experiments.sweep.local import run_cells
 from experiments.sweep.pool import make_runner
-from experiments.sweep.slurm import SlurmOptions, submit_slurm, wait_for_jobs
+from experiments.sweep.slurm import (
+    SlurmOptions,
+    earlier_submissions,
+    still_queued,
+    submit_slurm,
+    unfinished_by_earlier,
+    wait_for_array,
+)
 from experiments.sweep.state import cell_state, check_output_dir, summary
 
 Backend = Literal["local", "slurm"]
@@ -242,16 +249,16 @@ def run(args: argparse.Namespace, passthrough: Sequence[str]) -> int:
             wait=args.slurm_wait,
             cells_per_task=args.cells_per_task or 1,
         )
+        if options.executor == "slurm":
+            todo = _not_queued_already(sweep, todo)
         if not todo:
             return 0
-        jobs = submit_slurm(sweep, todo, options, retry_failed=args.retry_failed, isolation=isolation)
+        submission = submit_slurm(sweep, todo, options, retry_failed=args.retry_failed, isolation=isolation)
+        jobs = submission.jobs
         print(f"submitted {len(jobs)} array tasks, first job {jobs[0].job_id}; logs in {jobs[0].paths.folder}")
         # Jobs of the local and debug executors live only as long as this process: always wait for them.
         if options.wait or options.executor != "slurm":
-            wait_for_jobs(jobs, progress=not args.no_progress)
-            states = Counter(cell_state(sweep, cell) for cell in cells)
-            print(summary(len(cells), states))
-            return 1 if states["failed"] else 0
+            return wait_for_array(sweep, cells, submission, executor=options.executor, progress=not args.no_progress)
         print("follow with: python sweep.py <the same grid flags> --list")
         return 0
 
@@ -282,6 +289,26 @@ def run(args: argparse.Namespace, passthrough: Sequence[str]) -> int:
         )
         return 143
     return 1 if outcomes["failed"] else 0
+
+
+def _not_queued_already(sweep: Sweep, todo: list[Cell]) -> list[Cell]:
+    """``todo`` without the cells of earlier array tasks still in the queue; says how earlier tasks that held the
+    other cells ended (a time-out, a cancellation), so a rerun tells what it redoes and why."""
+    earlier = earlier_submissions(sweep.state_dir)
+    if not earlier:
+        return todo
+    queued = still_queued(earlier)
+    held = [cell for cell in todo if cell.index in queued]
+    if held:
+        tasks = sorted({queued[cell.index] for cell in held})
+        print(
+            f"{len(held)} of them already queued in array task(s) {', '.join(tasks)}: not submitted again "
+            "(scancel them to resubmit)"
+        )
+    todo = [cell for cell in todo if cell.index not in queued]
+    for line in unfinished_by_earlier(sweep, todo, earlier):
+        print(f"left by an earlier submission: {line}")
+    return todo
 
 
 def _wanted(sweep: Sweep, cell: Cell, retry_failed: bool) -> bool:
