@@ -322,7 +322,7 @@ def wait_for_array(
     cells = [by_index[index] for task in submission.tasks for index in task]
     poll_s = poll_s if poll_s is not None else max(2.0, len(cells) / 500)
     bar = tqdm(total=len(cells), desc="sweep", unit="cell", disable=not progress, dynamic_ncols=True)
-    unreachable_since: float | None = None
+    said_unreachable = False
     try:
         while True:
             states = Counter(cell_state(sweep, cell) for cell in cells)
@@ -336,12 +336,9 @@ def wait_for_array(
                 queued = queued_tasks([submission.job_id])
                 if queued == {}:
                     break
-                if queued is None:  # the controller does not answer (restarting?): keep waiting, say so once
-                    if unreachable_since is None:
-                        unreachable_since = time.monotonic()
-                        bar.write("squeue does not answer; still waiting for the array")
-                else:
-                    unreachable_since = None
+                if queued is None and not said_unreachable:  # the controller is restarting? keep waiting
+                    bar.write("squeue does not answer; still waiting for the array")
+                    said_unreachable = True
             time.sleep(poll_s)
     finally:
         bar.close()
