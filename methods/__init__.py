@@ -283,6 +283,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_format="network",
             explanation_kind="exact",
             explainer="inn",
+            imports=("models.estimators",),
             explanation="exact: the generated weights times (input − reference), W_j(x)·(x_j − m_j)",
             smoke_params=_NEURAL_SMOKE,
             closed_parameters=True,
@@ -301,6 +302,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_format="network",
             explanation_kind="approximate",
             explainer="gradient_x_input",
+            imports=("models.estimators",),
             explanation="approximate: gradient × (input − reference) of the logits",
             smoke_params=_NEURAL_SMOKE,
             closed_parameters=True,
@@ -320,6 +322,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_format="network",
             explanation_kind="exact",
             explainer="senn",
+            imports=("models.senn",),
             explanation="exact: relevances θ(x) × (input − reference) plus the intercept θ_0(x) (identity concepts); "
             "with --conceptizer autoencoder over concepts c0..: θ_k(x)·(h_k(x) − h_k(reference))",
             flags=_senn_flags(
@@ -350,6 +353,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_format="network",
             explanation_kind="exact",
             explainer="senn_concepts",
+            imports=("models.senn",),
             explanation="exact, over the β-VAE's concepts c0..: relevance θ_k(x) × (posterior mean μ_k(x) − "
             "μ_k(reference))",
             flags=_senn_flags(
@@ -390,6 +394,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_format="catboost",
             explanation_kind="exact",
             explainer="catboost_shap",
+            imports=("catboost",),
             explanation="exact: CatBoost's interventional TreeSHAP against the reference row, in log-odds",
             flags=(Flag("catboost_iterations", "iterations", argtypes.positive_int, "CatBoost boosting rounds"),),
             uses_device=True,
@@ -412,6 +417,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_format="sklearn_arrays",
             explanation_kind="exact",
             explainer="tree_shap",
+            imports=("sklearn.ensemble", "shap"),
             explanation="exact: interventional TreeSHAP against the reference row, in probabilities",
             smoke_params={"n_estimators": 20},
         ),
@@ -443,6 +449,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_format="sklearn_arrays",
             explanation_kind="exact",
             explainer="linear",
+            imports=("sklearn.linear_model", "sklearn.pipeline"),
             explanation="exact: coefficient × (input − reference) on the decision function",
             smoke_params={},
         ),
@@ -463,6 +470,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_format="sklearn_arrays",
             explanation_kind="exact",
             explainer="tree_shap",
+            imports=("sklearn.tree", "shap"),
             explanation="exact: interventional TreeSHAP against the reference row, in probabilities",
             smoke_params={"max_depth": 4},
         ),
@@ -482,6 +490,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_not_saved="pytorch-tabnet rebuilds its network only through its own save/load, which unpickles "
             "with torch.load; a results folder is never unpickled",
             explainer="tabnet_masks",
+            imports=("pytorch_tabnet.tab_model",),
             explanation="not additive: TabNet's attention masks per example (unsigned)",
             flags=(
                 Flag("tabnet_max_epochs", "max_epochs", argtypes.positive_int, "TabNet's most epochs"),
@@ -524,6 +533,7 @@ REGISTRY: dict[str, MethodSpec] = {
             model_not_saved="interpret saves an EBM only by pickling it (its JSON export has no supported loader, "
             "only a private 'UNTESTED' one), and a results folder is never unpickled",
             explainer="ebm",
+            imports=("models.ebm", "interpret.glassbox"),
             explanation="exact: term contributions against the reference row, pair terms split by Shapley",
             flags=(
                 Flag(

@@ -139,6 +139,9 @@ class MethodSpec:
             it (additivity and zero at the reference for ``exact``, signs for ``approximate``, no sign for
             ``unsigned``).
         explainer: the id of its native explainer (``explainers.NATIVE_EXPLAINERS``).
+        imports: the modules a fit and native explanation import on first use (the estimator's module, the
+            libraries imported inside functions); a process that runs many fits imports them ahead (the sweep's
+            fork workers). A speed hint only: whatever is missing is imported when used.
         explanation: what its explanation is, in words (recorded in every report).
         flags: method-specific command-line flags.
         uses_device: whether the model can run on a GPU (otherwise it always runs on the CPU).
@@ -166,6 +169,7 @@ class MethodSpec:
     model_format: ModelFormat
     explanation_kind: ExplanationKind
     explainer: str = ""
+    imports: tuple[str, ...] = ()
     explanation: str = ""
     flags: tuple[Flag, ...] = ()
     uses_device: bool = False

@@ -21,6 +21,7 @@ import sys
 import textwrap
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -120,7 +121,7 @@ FAKE_SWEEP = textwrap.dedent(
 
     for method, script in list(sweep.SCRIPTS.items()):
         sweep.SCRIPTS[method] = sweep.MethodScript({script!r}, script.args)
-    sweep.warm_modules = sweep.warm_explainers = lambda methods: ()  # the stand-in needs no library
+    sweep.pool.warm_modules = sweep.pool.warm_explainers = lambda methods: ()  # the stand-in needs no library
     sys.exit(sweep.main())
     """
 )
@@ -129,16 +130,16 @@ FAKE_SWEEP = textwrap.dedent(
 @pytest.fixture
 def fake_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every method at the stand-in script (the real flags that pick the method are kept), here and in
-    sweeps started as new processes (``sweep.SWEEP_SCRIPT``, which SLURM array tasks run)."""
+    sweeps started as new processes (``sweep.slurm.SWEEP_SCRIPT``, which SLURM array tasks run)."""
     path = tmp_path / "fake_experiment.py"
     path.write_text(FAKE_SCRIPT.format(repo=str(REPO_ROOT)))
     for method, script in list(sweep.SCRIPTS.items()):
         monkeypatch.setitem(sweep.SCRIPTS, method, sweep.MethodScript(str(path), script.args))
     fake_sweep = tmp_path / "fake_sweep.py"
     fake_sweep.write_text(FAKE_SWEEP.format(repo=str(REPO_ROOT), script=str(path)))
-    monkeypatch.setattr(sweep, "SWEEP_SCRIPT", fake_sweep)
-    monkeypatch.setattr(sweep, "warm_modules", lambda methods: ())
-    monkeypatch.setattr(sweep, "warm_explainers", lambda methods: ())
+    monkeypatch.setattr(sweep.slurm, "SWEEP_SCRIPT", fake_sweep)
+    monkeypatch.setattr(sweep.pool, "warm_modules", lambda methods: ())
+    monkeypatch.setattr(sweep.pool, "warm_explainers", lambda methods: ())
     for name in ("FAKE_FAIL_SEEDS", "FAKE_CRASH", "FAKE_SLEEP", "FAKE_MARKERS", "SLURM_ARRAY_TASK_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
@@ -264,6 +265,22 @@ def test_pass_through_flags_go_to_the_scripts_that_know_them(tmp_path: Path, fak
     assert variant.results_path(cell) == tmp_path / "inn-wn0.01" / "31" / "0" / "output_info.json"
     with pytest.raises(UserError, match="set by the sweep"):
         sweep.method_flags(sweep.Sweep(**{**spec.__dict__, "passthrough": ("--variant", "x")}))
+
+
+def test_a_model_flag_goes_only_to_the_methods_it_sets_a_parameter_of(tmp_path: Path) -> None:
+    """One sweep command line over INN and SENN: --weight_norm reaches INN only, --num_concepts SENN only (a single
+    run refuses a model flag of another method), a shared flag reaches both."""
+    spec = sweep.Sweep(
+        methods=("inn", "senn"),
+        datasets=tuple(sweep.expand_datasets(["31"])),
+        seeds=(0,),
+        output_dir=tmp_path,
+        passthrough=("--weight_norm", "0.01", "--num_concepts", "3", "--nr_epochs", "2"),
+    )
+    assert sweep.method_flags(spec) == {
+        "inn": ["--weight_norm", "0.01", "--nr_epochs", "2"],
+        "senn": ["--num_concepts", "3", "--nr_epochs", "2"],
+    }
 
 
 def test_methods_accept_spaces_and_commas_and_come_from_the_registry() -> None:
@@ -401,11 +418,55 @@ def test_each_forked_cell_runs_with_its_share_of_the_threads(
     """torch in a forked cell (imported once by its worker) has the cell's thread count, not the machine's."""
     out, markers = tmp_path / "results", tmp_path / "markers"
     monkeypatch.setenv("FAKE_MARKERS", str(markers))
-    monkeypatch.setattr(sweep, "warm_modules", lambda methods: ("torch",))
+    monkeypatch.setattr(sweep.pool, "warm_modules", lambda methods: ("torch",))
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")  # a SLURM task's CPUs, whatever the machine has
     args = ["--methods", "inn", "--datasets", "31", "--seeds", "0-1", "--output_dir", str(out)]
     assert sweep.main([*args, "--no_progress"]) == 0
     assert [(cell["omp"], cell["torch_threads"]) for cell in seen(markers).values()] == [("3", 3)] * 2
+
+
+# What a cell of each method imports after its worker's warm-up: a fit and a native explanation on credit-g.
+WARM_PROBE = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    from data import load_dataset, prepare_split
+    from experiments.sweep import pool
+    from methods import REGISTRY
+
+    spec = REGISTRY[sys.argv[1]]
+    pool.warm_up(pool.warm_modules([spec.id]), pool.warm_explainers([spec.id]))
+    split = prepare_split(load_dataset(dataset_id=31), mode="classification", seed=0, encoding_type=spec.encoding)
+    before = set(sys.modules)
+    model = spec.build(split, seed=0, params=dict(spec.smoke_params))
+    train, test = spec.inputs(split)
+    spec.explain(model.fit(train, split.y_train), split, test[:5])
+    print(json.dumps(sorted({name.split(".")[0] for name in set(sys.modules) - before})))
+    """
+)
+
+
+def test_what_a_worker_imports_ahead_comes_from_the_registry() -> None:
+    from methods import REGISTRY
+
+    for method, spec in REGISTRY.items():
+        modules = sweep.pool.warm_modules([method])
+        assert modules[: len(sweep.WARM_IMPORTS)] == sweep.WARM_IMPORTS
+        assert modules[len(sweep.WARM_IMPORTS) :] == tuple(m for m in spec.imports if m not in sweep.WARM_IMPORTS)
+        assert sweep.pool.warm_explainers([method]) == ((spec.explainer,) if spec.explainer else ())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["logistic_regression", "decision_tree"])
+def test_a_warmed_up_worker_leaves_its_cells_no_library_to_import(method: str) -> None:
+    """After the warm-up a cell's fit and explanation import no third-party package (shap, scikit-learn's trees)."""
+    probe = subprocess.run(
+        [sys.executable, "-c", WARM_PROBE, method], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert probe.returncode == 0, probe.stderr
+    imported = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert not [name for name in imported if name not in ("data", "models", "explainers", "methods")], imported
 
 
 def test_a_worker_keeps_its_dataset_for_the_next_cells(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -537,10 +598,30 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def _grandchildren(pid: int) -> list[int]:
+    """The children of the children of ``pid`` (a sweep's cells forked by its workers), from Linux's /proc."""
+    parents: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(status.read_text().rsplit(")", 1)[1].split()[1])
+            parents.setdefault(parent, []).append(int(status.parent.name))
+    return [grandchild for child in parents.get(pid, []) for grandchild in parents.get(child, [])]
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes ``pids`` have used so far (0 for one that has ended)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def test_sigkill_in_the_middle_of_a_cell_leaves_it_pending(tmp_path: Path, fake_script: Path) -> None:
     """A real sweep process (and its cell) is SIGKILLed while the cell runs; the rerun completes it."""
     out, markers = tmp_path / "results", tmp_path / "markers"
-    command = [sys.executable, str(sweep.SWEEP_SCRIPT), "--methods", "inn", "--datasets", "31", "--seeds", "0"]
+    command = [sys.executable, str(sweep.slurm.SWEEP_SCRIPT), "--methods", "inn", "--datasets", "31", "--seeds", "0"]
     command += ["--output_dir", str(out), "--no_progress"]
     env = {**os.environ, "FAKE_SLEEP": "30", "FAKE_MARKERS": str(markers)}
     env.pop("SLURM_ARRAY_TASK_ID", None)
@@ -562,34 +643,49 @@ def test_sigkill_in_the_middle_of_a_cell_leaves_it_pending(tmp_path: Path, fake_
     assert sweep.cell_state(spec, cell) == "done"
 
 
+def _sigint(disposition: signal.Handlers) -> Callable[[], None]:
+    """A ``preexec_fn`` that starts a process with SIGINT at ``disposition``. A terminal's foreground job has it at
+    its default; a test run in the background of a non-interactive shell (``&``, nohup) would pass it on ignored."""
+    return lambda: signal.signal(signal.SIGINT, disposition)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("signum", "group", "code", "message"),
-    [(signal.SIGTERM, False, 143, "terminated"), (signal.SIGINT, True, 130, "interrupted")],
-    ids=["sigterm", "ctrl-c"],
+    ("signum", "group", "sigint", "code", "message"),
+    [
+        (signal.SIGTERM, False, signal.SIG_DFL, 143, "terminated"),
+        (signal.SIGINT, True, signal.SIG_DFL, 130, "interrupted"),
+        (signal.SIGINT, True, signal.SIG_IGN, 143, "2 cell(s) stopped from outside"),
+    ],
+    ids=["sigterm", "ctrl-c", "ctrl-c-to-a-sweep-that-ignores-sigint"],
 )
 def test_sigterm_or_ctrl_c_stop_the_running_cells_without_marking_them_failed(
-    tmp_path: Path, fake_script: Path, signum: int, group: bool, code: int, message: str
+    tmp_path: Path, fake_script: Path, signum: int, group: bool, sigint: signal.Handlers, code: int, message: str
 ) -> None:
-    """SIGTERM to the sweep only (``scancel``, pre-emption) or SIGINT to the whole process group (Ctrl-C)."""
+    """SIGTERM to the sweep only (``scancel``, pre-emption) or SIGINT to the whole process group (Ctrl-C), sent
+    once both cells demonstrably run (each has written its marker and holds its lock). A sweep that ignores SIGINT
+    (started under nohup) sees only its cells stop: it must not report success."""
     out, markers = tmp_path / "results", tmp_path / "markers"
-    command = [sys.executable, str(sweep.SWEEP_SCRIPT), "--methods", "inn", "tabresnet", "--datasets", "31"]
+    command = [sys.executable, str(sweep.slurm.SWEEP_SCRIPT), "--methods", "inn", "tabresnet", "--datasets", "31"]
     command += ["--seeds", "0", "--output_dir", str(out), "--no_progress", "--workers", "2"]
-    env = {**os.environ, "FAKE_SLEEP": "30", "FAKE_MARKERS": str(markers)}
-    process = subprocess.Popen(command, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, "FAKE_SLEEP": "300", "FAKE_MARKERS": str(markers)}
+    spec = sweep.Sweep(("inn", "tabresnet"), tuple(sweep.expand_datasets(["31"])), (0,), out)
+    process = subprocess.Popen(
+        command, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True, preexec_fn=_sigint(sigint)
+    )
     try:
-        _wait_for(lambda: len(list(markers.glob("*"))) == 2 if markers.exists() else False)
+        _wait_for(lambda: markers.exists() and len(list(markers.iterdir())) == 2, timeout=120.0)
+        assert [sweep.cell_state(spec, cell) for cell in spec.cells()] == ["running", "running"]
         if group:
             os.killpg(process.pid, signum)
         else:
             process.send_signal(signum)
-        _, stderr = process.communicate(timeout=30)
+        _, stderr = process.communicate(timeout=60)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == code and message in stderr
+    assert process.returncode == code and message in stderr, (process.returncode, stderr)
     assert not list(out.glob("*/*/*/*.json"))  # neither results nor error.json: both cells are pending
-    spec = sweep.Sweep(("inn", "tabresnet"), tuple(sweep.expand_datasets(["31"])), (0,), out)
     assert [sweep.cell_state(spec, cell) for cell in spec.cells()] == ["pending", "pending"]
 
 
@@ -615,11 +711,13 @@ def test_real_cells_resume_after_sigkill_and_forked_cells_match_subprocess_cells
     spec = sweep.Sweep(("inn", "logistic_regression"), tuple(sweep.expand_datasets(["31"])), (0,), out)
     inn, linear = spec.cells()
     # INN only here: the worker imports what INN needs, no more.
-    killed = [*command, "--methods", "inn", "--nr_epochs", "500"]
+    killed = [*command, "--methods", "inn", "--nr_epochs", "100000"]
     process = subprocess.Popen(killed, env=env, start_new_session=True)
     try:
         _wait_for(lambda: spec.log_paths(inn)[0].exists(), timeout=120.0)  # the worker has forked the cell
-        time.sleep(3.0)  # data and the first epochs
+        # The cell (the worker's child) has spent 3 s of CPU time: past the data, training. 10^5 epochs: it cannot
+        # end first, however slow the machine.
+        _wait_for(lambda: _cpu_seconds(_grandchildren(process.pid)) >= 3.0, timeout=300.0)
         assert process.poll() is None, "the cell ended before it could be killed"
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the sweep, its worker and the cell, as a pre-emption would
@@ -660,12 +758,15 @@ def test_real_cells_resume_after_sigkill_and_forked_cells_match_subprocess_cells
 def test_slurm_submission_writes_an_array_sbatch_script(
     tmp_path: Path, fake_script: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    """A stand-in ``sbatch`` records the script submitit generates (``srun`` must exist for submitit)."""
+    """A stand-in ``sbatch`` records the script submitit generates (``srun`` must exist for submitit; ``squeue`` and
+    ``sacct`` answer for an empty cluster)."""
     bin_dir, record = tmp_path / "bin", tmp_path / "submitted.sh"
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(f'#!/bin/sh\ncp "$1" {record}\necho "Submitted batch job 4242"\n')
     (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")
-    for tool in ("sbatch", "srun"):
+    for tool in ("squeue", "sacct"):  # an empty queue and no accounting: nothing of a real cluster leaks in
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+    for tool in ("sbatch", "srun", "squeue", "sacct"):
         (bin_dir / tool).chmod(stat.S_IRWXU)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     out = tmp_path / "results"
@@ -702,6 +803,7 @@ def test_slurm_submission_writes_an_array_sbatch_script(
         "#SBATCH --gpus-per-node=1",
         "#SBATCH --cpus-per-task=4",
         "#SBATCH --job-name=inn-sweep",
+        "#SBATCH --signal=URG@90",  # not submitit's USR2, which would end the task at once (see slurm.py)
         "module load python",
     ):
         assert line in script.splitlines(), line
@@ -709,8 +811,11 @@ def test_slurm_submission_writes_an_array_sbatch_script(
     # Each array task runs `sweep.py ... --cells <cell>` for one of the pending cells, in order.
     submissions = submitted(out / ".sweep" / "submitit")
     assert [s.args for s in submissions] == [(str(i),) for i in range(1, 8)]
+    recorded = sweep.Submission.load(out / ".sweep" / "slurm" / "4242.json")  # what a later command reads
+    assert recorded.tasks == tuple((i,) for i in range(1, 8))
+    assert recorded.task_ids == tuple(f"4242_{i}" for i in range(7))
     command = submissions[0].function.command
-    assert command[:2] == [sys.executable, str(sweep.SWEEP_SCRIPT)] and command[-1] == "--cells"
+    assert command[:2] == [sys.executable, str(sweep.slurm.SWEEP_SCRIPT)] and command[-1] == "--cells"
     assert command[command.index("--datasets") + 1 : command.index("--datasets") + 3] == ["31", "37"]
     assert command[command.index("--nr_epochs") + 1] == "3"
     assert command[command.index("--isolation") + 1] == sweep.DEFAULT_ISOLATION
