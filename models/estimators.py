@@ -625,9 +625,12 @@ class _INN:
 
 
 class _TabResNet:
-    """TabResNet's parameters (INN's, see :data:`INN_PARAMETERS`) and network hook."""
+    """TabResNet's parameters (the shared ones only: it generates no weights, so INN's L1 term and linear-model
+    inputs do not apply) and network hook."""
 
-    __init__ = neural_init(INN_PARAMETERS)
+    __init__ = neural_init()
+    #: INN's L1 strength, read by the shared parameter checks; TabResNet has no such term.
+    weight_norm = 0.0
 
     def _build_network(self, n_inputs: int, n_outputs: int) -> nn.Module:
         return TabResNetNetwork(

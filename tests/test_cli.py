@@ -376,6 +376,7 @@ def test_defaults_are_the_papers():
     [
         (["--method", "inn", "--num_concepts", "3"], "--num_concepts"),
         (["--method", "tabresnet", "--robust_reg", "0.5"], "--robust_reg"),
+        (["--method", "tabresnet", "--weight_norm", "0.5"], "--weight_norm"),
         (["--method", "senn", "--beta", "2"], "--beta"),
         (["--method", "senn", "--product_inputs", "standardised"], "--product_inputs"),
         (["--method", "inn", "--penalty_strength", "2"], "--penalty_strength"),

@@ -201,6 +201,21 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     return folder
 
 
+def test_a_tabresnet_saved_with_inns_parameters_still_loads(runs, tmp_path):
+    """TabResNet took INN's weight_norm, weight_norm_scale and product_inputs (and ignored them) until flags that set
+    nothing became errors: a model.pt that lists them still loads, to the same predictions."""
+    import torch
+
+    folder = _copy(runs["tabresnet"], tmp_path)
+    payload = torch.load(folder / "model.pt", weights_only=True)
+    assert "weight_norm" not in payload["params"]
+    payload["params"] |= {"weight_norm": 0.1, "weight_norm_scale": "none", "product_inputs": "raw"}
+    torch.save(payload, folder / "model.pt")
+    old, new = saved_run.load_run(folder), saved_run.load_run(runs["tabresnet"])
+    x = np.zeros((3, old.model.n_features_in_), dtype=np.float32)
+    np.testing.assert_array_equal(old.model.decision_function(x), new.model.decision_function(x))
+
+
 def test_a_crafted_model_file_that_would_run_code_is_refused(runs, tmp_path, capsys):
     folder = _copy(runs["inn"], tmp_path)
     payload = torch.load(folder / "model.pt", weights_only=True)

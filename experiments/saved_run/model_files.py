@@ -42,6 +42,9 @@ ARRAYS_FORMAT_VERSION = 1
 # Writing
 
 #: Estimator parameters that describe where and how a run trained, not the model: restored as these values.
+#: Parameters a method's estimator once took and ignored, dropped when its saved models are read: TabResNet took
+#: INN's L1 and linear-model parameters until the runner refused flags that set nothing (they never changed it).
+RETIRED_PARAMETERS: dict[str, tuple[str, ...]] = {"tabresnet": ("weight_norm", "weight_norm_scale", "product_inputs")}
 _RUN_ONLY_PARAMETERS = {"device": "cpu", "progress": False, "compile": False}
 
 
@@ -198,8 +201,9 @@ def load_network(file: Path, spec: MethodSpec, state: Mapping[str, Any], *, n_in
     if payload.get("n_inputs") != n_inputs:
         raise UserError(f"{file}: a network of {payload.get('n_inputs')!r} inputs; the run's encoder makes {n_inputs}")
     try:
-        params = {**payload["params"], **_RUN_ONLY_PARAMETERS}
-        estimator = estimator_class(**params)
+        retired = RETIRED_PARAMETERS.get(spec.id, ())
+        params = {name: value for name, value in payload["params"].items() if name not in retired}
+        estimator = estimator_class(**{**params, **_RUN_ONLY_PARAMETERS})
         fitted = payload["fitted"]
         for name in ("product_mean_", "product_scale_"):  # the network's input scaling is built from them
             if fitted.get(name) is not None:
