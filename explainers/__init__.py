@@ -49,21 +49,6 @@ class _Lazy(dict):
         return self._locations.keys()
 
 
-#: Native explainers by id: ``explain(model, X, *, reference, ...) -> Attribution`` over the model's inputs.
-NATIVE_EXPLAINERS = _Lazy(
-    {
-        "inn": "explainers.inn:INNExplainer",
-        "gradient_x_input": "explainers.gradient:NetworkGradientExplainer",
-        "linear": "explainers.linear:LinearExplainer",
-        "tree_shap": "explainers.tree_shap:TreeShapExplainer",
-        "catboost_shap": "explainers.catboost_shap:CatBoostShapExplainer",
-        "tabnet_masks": "explainers.tabnet_masks:TabNetMaskExplainer",
-        "ebm": "explainers.ebm:EBMExplainer",
-        "senn": "explainers.senn:SENNExplainer",
-        "senn_concepts": "explainers.senn:SENNConceptExplainer",
-    }
-)
-
 #: Post-hoc explainers by id (captum's convention): ``cls(predict or forward, background, ...)`` or
 #: ``cls.from_target(explainers.posthoc.ExplanationTarget, seed=..., **options)``, then ``explain(X) -> Attribution``
 #: over ORIGINAL features (a feature's encoded columns move together). ``cls.requires`` says what of a model they
@@ -112,7 +97,6 @@ POSTHOC_COLORS: dict[str, str] = {
 __all__ = [
     "DEFAULT_REFERENCE",
     "IMPORTANCE_KINDS",
-    "NATIVE_EXPLAINERS",
     "POSTHOC_COLORS",
     "POSTHOC_EXPLAINERS",
     "POSTHOC_LABELS",

@@ -138,7 +138,8 @@ class MethodSpec:
         explanation_kind: what the native explanation is (:data:`ExplanationKind`); the registry-wide tests check
             it (additivity and zero at the reference for ``exact``, signs for ``approximate``, no sign for
             ``unsigned``).
-        explainer: the id of its native explainer (``explainers.NATIVE_EXPLAINERS``).
+        explainer: where its native explainer class is, ``"module:Class"`` (``"explainers.inn:INNExplainer"``),
+            imported when used; :attr:`explainer_id` is that class's ``id`` (what its explanations are recorded as).
         imports: the modules a fit and native explanation import on first use (the estimator's module, the
             libraries imported inside functions); a process that runs many fits imports them ahead (the sweep's
             fork workers). A speed hint only: whatever is missing is imported when used.
@@ -238,9 +239,7 @@ class MethodSpec:
         frequent category) or ``zero``; explainers that are not relative to a point ignore it. An explanation
         over learned concepts (:meth:`explains_concepts`) stays over its concepts.
         """
-        from explainers import NATIVE_EXPLAINERS
-
-        explainer = NATIVE_EXPLAINERS[self.explainer]()
+        explainer = self.native_explainer()()
         train, _ = self.inputs(split)
         if self.kind == "neural":
             attribution = explainer.explain(model, X, reference=reference)
@@ -255,9 +254,19 @@ class MethodSpec:
     def output(self, model: Any, X: Any) -> np.ndarray:
         """The output the native explanation explains, ``(N, C)``, computed without explaining (logits for
         networks, logistic regression, CatBoost and EBM; probabilities for scikit-learn trees)."""
-        from explainers import NATIVE_EXPLAINERS
+        return self.native_explainer().output(model, X)
 
-        return NATIVE_EXPLAINERS[self.explainer].output(model, X)
+    def native_explainer(self) -> type:
+        """The class of the native explainer (:attr:`explainer`), its module imported now."""
+        import importlib
+
+        module, _, name = self.explainer.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    @property
+    def explainer_id(self) -> str:
+        """The id of the native explainer (``inn``, ``tree_shap``, ...): its explanations' ``explainer``."""
+        return self.native_explainer().id
 
 
 def _mode(split: PreparedSplit) -> Mode:

@@ -54,7 +54,7 @@ REMOVAL_DATASETS: tuple[int, ...] = (31, 37, 29)
 CONCEPT_EXPLAINERS = frozenset({"senn_concepts"})
 #: Every registered method explained over the original features.
 DEFAULT_METHODS: tuple[str, ...] = tuple(
-    method for method, spec in REGISTRY.items() if spec.explainer not in CONCEPT_EXPLAINERS
+    method for method, spec in REGISTRY.items() if spec.explainer_id not in CONCEPT_EXPLAINERS
 )
 #: The methods of the removal test (the paper's Figure 6 plus EBM).
 REMOVAL_METHODS: tuple[str, ...] = ("inn", "tabresnet", "catboost", "decision_tree", "tabnet", "ebm")
@@ -94,7 +94,7 @@ class ExplanationKind:
 def explanation_kinds(method: str) -> tuple[ExplanationKind, ...]:
     """The explanations of a method's model compared with its behaviour (the first is the method's own)."""
     spec = REGISTRY[method]
-    native = ExplanationKind("native", f"{spec.label} ({EXPLAINER_WORDS.get(spec.explainer, spec.explainer)})")
+    native = ExplanationKind("native", f"{spec.label} ({EXPLAINER_WORDS.get(spec.explainer_id, spec.explainer_id)})")
     if method == "inn":
         return (
             ExplanationKind("native", "INN (training-mean reference)"),
@@ -288,7 +288,7 @@ def run(settings: Settings) -> int:
     unknown = sorted(set(settings.methods) - set(REGISTRY))
     if unknown:
         raise UserError(f"unknown method(s) {unknown}; registered: {sorted(REGISTRY)}")
-    concepts = sorted(method for method in settings.methods if REGISTRY[method].explainer in CONCEPT_EXPLAINERS)
+    concepts = sorted(method for method in settings.methods if REGISTRY[method].explainer_id in CONCEPT_EXPLAINERS)
     if concepts:
         raise UserError(f"{concepts} explain learned concepts, not the features a sensitivity is measured on")
     raws = {

@@ -188,7 +188,7 @@ def test_baseline_end_to_end(model_name: str, task: str, csv_paths: dict[str, st
     explanations = read_explanations(
         results_path(tmp_path, model_name, file_dataset_key(csv_paths[task]), 0).parent / EXPLANATIONS_FILENAME
     )
-    assert explanations["explainer"] == spec.explainer and explanations["values"].shape[:2] == (report["n_test"], 5)
+    assert explanations["explainer"] == spec.explainer_id and explanations["values"].shape[:2] == (report["n_test"], 5)
     assert report["explanation"]["exact"] == explanations["exact"]
     if explanations["exact"]:
         gap = explanations["values"].sum(1) + explanations["rest"] - explanations["output"]

@@ -26,15 +26,14 @@ BINARY_ONLY = {"tabnet": "TabNet's fits are tested per task in test_baselines.py
 
 
 def test_every_registered_method_is_complete() -> None:
-    from explainers import NATIVE_EXPLAINERS
-
     for method, spec in REGISTRY.items():
         assert spec.id == method and re.fullmatch(r"[a-z][a-z0-9_]*", method), method  # a directory name, no '-'
         assert spec.label and spec.summary and spec.explanation, method
         assert re.fullmatch(r"#[0-9A-Fa-f]{6}", spec.color), method
         assert set(spec.search_space) == set(MODES) and all(spec.search_space[mode] for mode in MODES), method
         assert spec.smoke_params or spec.id == "logistic_regression", f"{method} has no smoke settings"
-        assert spec.explainer in NATIVE_EXPLAINERS, f"{method}: unknown native explainer {spec.explainer!r}"
+        assert re.fullmatch(r"explainers\.\w+:\w+", spec.explainer), f"{method}: explainer is 'module:Class'"
+        assert spec.native_explainer().id == spec.explainer_id and spec.explainer_id, method
         assert spec.explanation_kind in EXPLANATION_KINDS, f"{method}: declare its explanation_kind"
         assert spec.model_format in MODEL_FORMATS, f"{method}: declare its model_format"
         file = model_file(spec)  # a saved model, or the reason there is none: never neither
@@ -173,7 +172,7 @@ def test_every_method_fits_predicts_and_explains(method, task, credit_g, small_f
     names = model.concept_names() if spec.explains_concepts(model) else split.feature_names
     assert attribution.values.shape == (split.n_test, len(names), n_outputs), method
     assert attribution.feature_names == tuple(names)
-    assert attribution.explainer == spec.explainer or method == "tabresnet"
+    assert attribution.explainer == spec.explainer_id or method == "tabresnet"
     np.testing.assert_allclose(attribution.output, spec.output(model, X_test), rtol=1e-5, atol=1e-5)
     importance = attribution.global_importance()
     assert importance.shape == (len(names),) and importance.sum() == pytest.approx(1.0)

@@ -454,7 +454,7 @@ def test_what_a_worker_imports_ahead_comes_from_the_registry() -> None:
         modules = sweep.pool.warm_modules([method])
         assert modules[: len(sweep.WARM_IMPORTS)] == sweep.WARM_IMPORTS
         assert modules[len(sweep.WARM_IMPORTS) :] == tuple(m for m in spec.imports if m not in sweep.WARM_IMPORTS)
-        assert sweep.pool.warm_explainers([method]) == ((spec.explainer,) if spec.explainer else ())
+        assert sweep.pool.warm_explainers([method]) == ((spec.explainer.partition(":")[0],) if spec.explainer else ())
 
 
 @pytest.mark.slow

@@ -57,8 +57,9 @@ def warm_modules(methods: Sequence[str]) -> tuple[str, ...]:
 
 
 def warm_explainers(methods: Sequence[str]) -> tuple[str, ...]:
-    """The native explainers (ids of ``explainers.NATIVE_EXPLAINERS``) of ``methods``, from the registry."""
-    return tuple(dict.fromkeys(REGISTRY[method].explainer for method in methods if REGISTRY[method].explainer))
+    """The modules of the native explainers of ``methods`` (``MethodSpec.explainer``), from the registry."""
+    locations = (REGISTRY[method].explainer for method in methods if REGISTRY[method].explainer)
+    return tuple(dict.fromkeys(location.partition(":")[0] for location in locations))
 
 
 def warm_up(modules: Sequence[str], explainers: Sequence[str] = ()) -> None:
@@ -69,12 +70,9 @@ def warm_up(modules: Sequence[str], explainers: Sequence[str] = ()) -> None:
     for name in modules:
         with contextlib.suppress(Exception):  # ImportError, or a broken library's OSError: the cell reports it
             importlib.import_module(name)
-    if explainers:
-        from explainers import NATIVE_EXPLAINERS
-
-        for explainer in explainers:
-            with contextlib.suppress(Exception):
-                NATIVE_EXPLAINERS[explainer]  # imports the explainer's module
+    for name in explainers:  # the native explainers' modules
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
 
 
 class DatasetCache:

@@ -76,9 +76,9 @@ def entries_of(config: BenchmarkConfig, model: str) -> list[Entry]:
     entries = []
     # A model whose registry explanation is itself a post-hoc explainer (TabResNet: gradient × input) gets it as
     # a post-hoc entry when it is explained post hoc, and as its own explanation otherwise.
-    covered = model in config.posthoc_models and spec.explainer in config.explainers
-    if spec.explainer not in POSTHOC_EXPLAINERS or not covered:
-        entries.append(Entry(model, spec.explainer, model, True))
+    covered = model in config.posthoc_models and spec.explainer_id in config.explainers
+    if spec.explainer_id not in POSTHOC_EXPLAINERS or not covered:
+        entries.append(Entry(model, spec.explainer_id, model, True))
     if model in config.posthoc_models:
         for explainer in config.explainers:
             entry_id = explainer if model in DEFAULT_POSTHOC_MODELS else f"{explainer}@{model}"
