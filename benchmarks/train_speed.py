@@ -167,13 +167,14 @@ def make_estimator(args, method: str, probability: float):
         batch_size=args.batch_size,
         hidden_size=args.hidden_size,
         nr_blocks=args.nr_blocks,
-        weight_norm=args.weight_norm,
         augmentation_probability=probability,
         class_balance=args.class_balance,
         device=args.device,
         seed=args.seed,
     )
     supported = estimator_type().get_params()
+    if "weight_norm" in supported:  # INN's L1 term (TabResNet took and ignored it in older checkouts)
+        params["weight_norm"] = args.weight_norm
     for name, value in (("threads", args.threads), ("compile", args.compile)):
         if name in supported:
             params[name] = value

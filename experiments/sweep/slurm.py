@@ -137,7 +137,15 @@ class Submission:
         task_ids = tuple(str(task) for task in record["task_ids"])
         if len(task_ids) != len(tasks):
             raise ValueError("a task id per task")
-        return cls(str(record["job_id"]), tasks, task_ids, int(record["time_min_per_cell"]), tuple(record["logs"]))
+        # A record is read from the results tree, which may come from anyone: ids go to squeue/sacct as arguments
+        # and logs are only shown, but nothing that is not a SLURM id or text is taken.
+        job_id = str(record["job_id"])
+        if not all(re.fullmatch(r"\d+(_\d+)?", text) for text in (job_id, *task_ids)):
+            raise ValueError(f"{path}: job and task ids must be SLURM ids")
+        logs = tuple(record["logs"])
+        if not all(isinstance(log, str) for log in logs):
+            raise ValueError(f"{path}: logs must be paths as text")
+        return cls(job_id, tasks, task_ids, int(record["time_min_per_cell"]), logs)
 
 
 def records_dir(state_dir: Path) -> Path:
