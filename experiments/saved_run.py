@@ -71,6 +71,7 @@ MODEL_FORMATS: dict[str, tuple[str, str]] = {
     "tabresnet": (MODEL_FILENAME, "torch state dicts (weights_only)"),
     "senn": (MODEL_FILENAME, "torch state dicts (weights_only)"),
     "disenn": (MODEL_FILENAME, "torch state dicts (weights_only)"),
+    "cnn": (MODEL_FILENAME, "torch state dicts (weights_only)"),
     "catboost": (CATBOOST_FILENAME, "CatBoost binary model (cbm)"),
     "logistic_regression": (ARRAYS_FILENAME, "numpy arrays: scaler statistics, coefficients, intercepts"),
     "decision_tree": (ARRAYS_FILENAME, "numpy arrays: the tree's nodes and values"),

@@ -134,6 +134,8 @@ class MethodSpec:
             features), ``concepts`` (concepts the model learned, which no mapping turns into features: left as they
             are) or ``model`` (the fitted model says which: ``model.explanation_space()``, for a method whose concepts
             are an option, such as SENN's conceptizer).
+        image_inputs: the method needs image-shaped data (pixel columns, ``data.images.pixel_layout``: the CNN);
+            its factory refuses any other data with a one-line ``UserError``.
     """
 
     id: str
@@ -153,6 +155,7 @@ class MethodSpec:
     smoke_params: Mapping[str, Any] = field(default_factory=dict)
     closed_parameters: bool = False
     explains: Explains = "features"
+    image_inputs: bool = False
 
     @property
     def script(self) -> str:
