@@ -267,3 +267,78 @@ def test_cli_refuses_tabular_data_for_the_cnn_in_one_line(tmp_path, capsys) -> N
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: cnn needs image-shaped data") and "\n" not in error
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The study (studies.cdep.cnn_digits): λ chosen on the selection seeds only, verdicts, the sweep's flags
+
+
+def test_the_digits_selection_and_report_seeds_are_disjoint_and_stated_once() -> None:
+    from studies.cdep.cnn_digits import suite_seeds
+
+    selection, report = suite_seeds()
+    assert selection == [100, 101, 102] and report == [0, 1, 2, 3, 4]
+
+
+def test_lambda_is_chosen_on_the_selection_seeds_only_and_ties_go_to_the_smaller() -> None:
+    import pandas as pd
+
+    from studies.cdep.cnn_digits import choose_strengths, headline, verdict
+
+    rows = []
+    for seed, base in ((100, 0.0), (101, 0.0), (0, 0.5), (1, 0.5)):  # the report seeds prefer another λ
+        rows += [
+            {"method": "cnn", "penalty": "vanilla", "strength": np.nan, "seed": seed, "test_accuracy": 0.6,
+             "test_flip_rate": 0.4, "claim_cdep": 0.5},
+            {"method": "cnn", "penalty": "blind", "strength": np.nan, "seed": seed, "test_accuracy": 0.9,
+             "test_flip_rate": 0.0, "claim_cdep": 0.0},
+            {"method": "cnn", "penalty": "cdep", "strength": 1.0, "seed": seed, "test_accuracy": 0.7,
+             "test_flip_rate": 0.38, "claim_cdep": 0.05},
+            {"method": "cnn", "penalty": "cdep", "strength": 10.0, "seed": seed, "test_accuracy": 0.7 + base,
+             "test_flip_rate": 0.3, "claim_cdep": 0.05},
+            {"method": "cnn", "penalty": "cdep", "strength": 100.0, "seed": seed, "test_accuracy": 0.7,
+             "test_flip_rate": 0.3, "claim_cdep": 0.05},
+        ]  # fmt: skip
+    runs = pd.DataFrame(rows)
+    assert choose_strengths(runs[runs["seed"] >= 100]) == {("cnn", "cdep"): 1.0}  # a tie: the smaller λ
+    table = headline(runs, [100, 101], [0, 1]).set_index("variant")
+    assert (
+        table.loc["cdep", "λ (selection seeds)"] == "1" and table.loc["cdep", "λ the report seeds would pick"] == "10"
+    )
+    assert table.loc["cdep", "test accuracy"] == "0.700 ± 0.000" and table.loc["cdep", "verdict"] == "gamed"
+    assert verdict(0.1, 0.2) == "removed" and verdict(np.nan, 0.5) == "partly removed"
+    assert verdict(0.5, 0.9) == "not removed" and verdict(0.2, 0.8) == "gamed"
+
+
+def test_the_grid_runs_every_method_with_its_own_flags(monkeypatch, tmp_path) -> None:
+    from experiments import sweep
+    from studies.cdep import common
+    from studies.cdep.cnn_digits import variants
+
+    calls = []
+    monkeypatch.setattr(sweep, "main", lambda argv: calls.append(argv) or 0)
+    grid = [common.Variant("vanilla", methods=("tabresnet", "senn", "cnn"))]
+    common.run_grid([tmp_path / "a.parquet"], [0], grid, ["x"], tmp_path)
+    methods = [call[call.index("--methods") + 1 : call.index("--datasets")] for call in calls]
+    assert methods == [["tabresnet", "cnn"], ["senn"]]
+    assert "--robust_reg" not in calls[0] and calls[1][calls[1].index("--robust_reg") + 1] == "0"
+    names = [variant.name for variant in variants(["cnn", "tabresnet"], [1.0, 100.0])]
+    assert names[:4] == ["vanilla", "blind", "cdep-1", "cdep-100"] and not any("weights" in n for n in names)
+    assert all(v.methods == ("cnn",) for v in variants(["cnn", "tabresnet"], [1.0]) if v.penalty == "rrr")
+
+
+def test_the_docs_table_is_regenerated_from_the_runs_file() -> None:
+    """docs/cdep.md's CNN table is ``cnn_digits.md``, which ``headline`` makes from ``cnn_digits_runs.csv``."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from studies.cdep.cnn_digits import headline, suite_seeds
+
+    figures = Path(__file__).resolve().parents[1] / "docs" / "figures" / "cdep"
+    runs = pd.read_csv(figures / "cnn_digits_runs.csv")
+    table = headline(runs, *suite_seeds())
+    published = pd.read_csv(figures / "cnn_digits.csv", dtype=str, keep_default_na=False)
+    assert table.astype(str).to_numpy().tolist() == published.to_numpy().tolist()
+    doc = (figures.parents[1] / "cdep.md").read_text()
+    assert (figures / "cnn_digits.md").read_text().strip() in doc
