@@ -62,8 +62,9 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------------------
 # Neural methods: estimators of models.estimators, parameters = the estimator's constructor parameters
 
-#: Estimator parameters that belong to the run, not to the method (set by the run's flags and data).
-RUN_PARAMETERS = ("seed", "device", "categorical_inputs", "progress")
+#: Estimator parameters that belong to the run, not to the method (set by the run's flags and data; the CNN's image
+#: layout comes from the data's columns).
+RUN_PARAMETERS = ("seed", "device", "categorical_inputs", "progress", "image_shape", "pixel_positions")
 
 
 def _neural_classes(module: str, stem: str):
@@ -110,11 +111,36 @@ def _neural_factory(method: str):
     return factory
 
 
+def _image_factory(method: str):
+    """The factory of a neural method for image-shaped data: the image layout comes from the split's columns (pixels
+    that preprocessing dropped stay in place as zeros); any other data is refused with one line."""
+
+    def factory(split, *, seed: int, device, n_jobs: int, params: dict[str, Any]):
+        from data.images import pixel_layout
+        from errors import UserError
+
+        layout = pixel_layout(split.input_names, also=split.dropped_columns)
+        if layout is None:
+            shown = ", ".join(map(str, split.input_names[:3])) + (", ..." if len(split.input_names) > 3 else "")
+            raise UserError(
+                f"{method} needs image-shaped data, columns named pixel_<row>_<column> or pixel<n> (e.g. --dataset "
+                f"digits); the inputs of {split.dataset_name} are {shown}"
+            )
+        shape, positions = layout
+        mode: Mode = "regression" if split.task == "regression" else "classification"
+        return neural_estimator_class(method, mode)(
+            **params, seed=seed, device=str(device), image_shape=shape, pixel_positions=positions
+        )
+
+    return factory
+
+
 _NEURAL_CLASSES = {
     "inn": ("models.estimators", "INN"),
     "tabresnet": ("models.estimators", "TabResNet"),
     "senn": ("models.senn", "SENN"),
     "disenn": ("models.senn", "DiSENN"),
+    "cnn": ("models.cnn", "CNN"),
 }
 
 #: The NeurIPS version's space (classification and regression alike).
@@ -128,6 +154,8 @@ _NEURAL_SPACE: Space = {
 }
 _TABRESNET_SPACE: Space = {name: param for name, param in _NEURAL_SPACE.items() if name != "weight_norm"}
 _NEURAL_SMOKE = {"nr_epochs": 3, "hidden_size": 16, "nr_blocks": 1, "batch_size": 32}
+#: The CNN's space: TabResNet's (its dense layer has no L1 term) and the first block's filters.
+_CNN_SPACE: Space = {**_TABRESNET_SPACE, "channels": Choice((8, 16, 32))}
 
 #: SENN's space: INN's without the L1 term, plus λ, and the concepts' number and sparsity (learned concepts only;
 #: with identity concepts these two change nothing).
@@ -369,6 +397,37 @@ REGISTRY: dict[str, MethodSpec] = {
             smoke_params={**_NEURAL_SMOKE, "pretrain_epochs": 1},
             closed_parameters=True,
             explains="concepts",
+        ),
+        MethodSpec(
+            id="cnn",
+            kind="neural",
+            label="CNN",
+            color="#332288",  # indigo
+            summary="a small convolutional network (conv, ReLU, max-pooling, linear head) for image-shaped data "
+            "(pixel columns, e.g. --dataset digits); refuses other data",
+            encoding="paper",
+            input_kind="matrix",
+            defaults=_neural_defaults("cnn"),
+            factory=_image_factory("cnn"),
+            search_space={"classification": _CNN_SPACE, "regression": _CNN_SPACE},
+            model_format="network",
+            explanation_kind="approximate",
+            explainer="explainers.gradient:NetworkGradientExplainer",
+            imports=("models.cnn", "data.images"),
+            explanation="approximate: gradient × (input − reference) of the logits, per pixel",
+            flags=(
+                Flag(
+                    "channels",
+                    "channels",
+                    argtypes.positive_int,
+                    "CNN: filters of the first convolution (doubled "
+                    "per block; --nr_blocks counts convolution blocks, --hidden_size is the dense layer)",
+                ),
+                Flag("kernel_size", "kernel_size", argtypes.positive_int, "CNN: the convolutions' odd kernel size"),
+            ),  # fmt: skip
+            smoke_params={**_NEURAL_SMOKE, "channels": 4},
+            closed_parameters=True,
+            image_inputs=True,
         ),
         MethodSpec(
             id="catboost",

@@ -155,6 +155,8 @@ class MethodSpec:
             are an option, such as SENN's conceptizer).
         model_not_saved: why a method of model format ``none`` saves no model (``explain.py`` says it); empty
             otherwise.
+        image_inputs: the method needs image-shaped data (pixel columns, ``data.images.pixel_layout``: the CNN);
+            its factory refuses any other data with a one-line ``UserError``.
     """
 
     id: str
@@ -178,6 +180,7 @@ class MethodSpec:
     closed_parameters: bool = False
     explains: Explains = "features"
     model_not_saved: str = ""
+    image_inputs: bool = False
 
     def __post_init__(self) -> None:
         if self.model_format not in MODEL_FORMATS:

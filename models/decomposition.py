@@ -30,6 +30,15 @@ Rules, one per layer (``rel``, ``irrel``: the streams; ``σ``: an elementwise ac
   ``rel' = ½(x_rel·W + x·W_rel)``). The bias row ``W_0`` multiplies the constant 1: ``W_0,rel`` goes to ``rel``,
   ``W_0,irrel`` to ``irrel``, under both rules.
 * SENN with identity concepts, ``[x, 1]·θ(x)``: INN's product with the decomposed parameterizer's output.
+* ``Conv2d`` (the CNN, ``models.cnn``): as ``Linear``, the kernel acts on each stream and the bias is shared by
+  magnitude, per output pixel and channel (CDEP's and ACD's ``propagate_conv_linear``).
+* ``MaxPool2d``: the pooling window's winner is chosen by the *total* (the true activation) and both streams are
+  read at that position: ``rel' = rel[argmax total]`` (ACD's ``propagate_pooling``, CDEP's mask-and-sum). The
+  network's own choice of pixel is kept, so the sum of the streams is the pooled activation exactly; the relevant
+  stream is not pooled on its own (its own maximum could sit where the network never looks). The rule is the same
+  under ``relevant_first`` and ``shapley``.
+* ``Flatten`` and the CNN's placing of the input columns in the image (a gather with zeros for missing pixels):
+  linear maps without bias, applied to each stream.
 * a snapshot ensemble: the mean of its members' decompositions.
 
 Every rule defines ``irrel' = (true output) − rel'``, so the code carries each layer as ``(rel, total)``, with
@@ -61,6 +70,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from models.cnn import CNNNetwork, ConvolutionalBody
 from models.networks import INNNetwork, ResidualBackbone, ResidualBlock, SnapshotEnsemble, TabResNetNetwork
 from models.senn import MLPParameterizer, ResNetParameterizer, SENNNetwork
 
@@ -153,6 +163,74 @@ def cd_linear(layer: nn.Linear, rel: torch.Tensor, total: torch.Tensor, *, rule:
     """
     weight = _like(layer.weight, rel)
     return share_bias(F.linear(rel, weight), F.linear(total, weight), _like(layer.bias, rel))
+
+
+def _per_image(function: Callable[[torch.Tensor], torch.Tensor], tensor: torch.Tensor) -> torch.Tensor:
+    """``function`` of images ``(N, C, H, W)`` applied to a stream with any leading dimensions ``(..., C, H, W)``."""
+    out = function(tensor.reshape(-1, *tensor.shape[-3:]))
+    return out.reshape(*tensor.shape[:-3], *out.shape[1:])
+
+
+@register_cd(nn.Conv2d)
+def cd_conv2d(layer: nn.Conv2d, rel: torch.Tensor, total: torch.Tensor, *, rule: Rule = "relevant_first") -> Decomposed:
+    """A 2-D convolution: the kernel acts on each stream, the bias is shared by magnitude (:func:`share_bias`).
+
+    Shape:
+        rel ``(..., G, C_in, H, W)``, total ``(..., 1, C_in, H, W)`` -> ``(..., G, C_out, H', W')``,
+        ``(..., 1, C_out, H', W')``
+    """
+    if layer.padding_mode != "zeros":
+        raise ValueError(f"CD of a convolution needs zero padding, got padding_mode={layer.padding_mode!r}")
+    weight = _like(layer.weight, rel)
+
+    def convolve(images: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(images, weight, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+
+    bias = _like(layer.bias, rel)
+    return share_bias(
+        _per_image(convolve, rel), _per_image(convolve, total), None if bias is None else bias[:, None, None]
+    )
+
+
+@register_cd(nn.MaxPool2d)
+def cd_maxpool2d(
+    pool: nn.MaxPool2d, rel: torch.Tensor, total: torch.Tensor, *, rule: Rule = "relevant_first"
+) -> Decomposed:
+    """Max-pooling: each window's winner is the argmax of the *total*, and the relevant stream is read there.
+
+    Both rules alike (ACD's ``propagate_pooling``): the sum of the streams is the pooled activation exactly.
+
+    Shape:
+        rel ``(..., G, C, H, W)``, total ``(..., 1, C, H, W)`` -> ``(..., G, C, H', W')``, ``(..., 1, C, H', W')``
+    """
+    images = total.reshape(-1, *total.shape[-3:])
+    pooled, winners = F.max_pool2d(
+        images, pool.kernel_size, pool.stride, pool.padding, pool.dilation, ceil_mode=pool.ceil_mode,
+        return_indices=True,
+    )  # fmt: skip
+    channels, height, width = pooled.shape[1:]
+    leading = torch.broadcast_shapes(rel.shape[:-3], total.shape[:-3])
+    # The winners' flat positions in each channel's H·W pixels, one set per row, shared by the row's groups.
+    index = winners.reshape(*total.shape[:-3], channels, height * width).expand(*leading, channels, height * width)
+    chosen = rel.expand(*leading, *rel.shape[-3:]).flatten(-2).gather(-1, index)
+    return chosen.unflatten(-1, (height, width)), pooled.reshape(*total.shape[:-3], channels, height, width)
+
+
+@register_cd(nn.Flatten)
+def cd_flatten(
+    flatten: nn.Flatten, rel: torch.Tensor, total: torch.Tensor, *, rule: Rule = "relevant_first"
+) -> Decomposed:
+    """``Flatten`` on each stream. The module counts dimensions from one batch dimension; a stream has two,
+    ``(rows, groups)`` (as :func:`split_input` and the penalties make them), so its dimensions shift by one.
+
+    Shape:
+        rel ``(B, G, C, H, W)``, total ``(B, 1, C, H, W)`` -> ``(B, G, C·H·W)``, ``(B, 1, C·H·W)`` (``start_dim=1``)
+    """
+    if flatten.start_dim == 0 or flatten.start_dim < -rel.ndim + 2:
+        raise ValueError("CD keeps the rows and groups apart: a Flatten must not flatten the batch dimension")
+    start = flatten.start_dim + 1 if flatten.start_dim > 0 else flatten.start_dim
+    end = flatten.end_dim + 1 if flatten.end_dim > 0 else flatten.end_dim
+    return rel.flatten(start, end), total.flatten(start, end)
 
 
 @register_cd(nn.BatchNorm1d)
@@ -356,6 +434,32 @@ def cd_senn(
     """
     flat = cd_module(network.parameterizer, rel, total, rule=rule)
     return _generated_linear_model(flat, (rel, total), network.n_outputs, rule=rule)
+
+
+@register_cd(ConvolutionalBody)
+def cd_convolutional_body(
+    body: ConvolutionalBody, rel: torch.Tensor, total: torch.Tensor, *, rule: Rule = "relevant_first"
+) -> Decomposed:
+    """The CNN's body: the columns placed in the image (missing pixels 0 in both streams), the convolution blocks
+    (Conv2d, ReLU, MaxPool2d), ``Flatten``, the dense layer, ReLU and dropout.
+
+    Shape:
+        rel ``(B, G, D)``, total ``(B, 1, D)`` -> ``(B, G, H)``, ``(B, 1, H)``
+    """
+    out = cd_module(body.convolutions, body.image(rel), body.image(total), rule=rule)
+    for module in (body.flatten, body.dense, body.activation, body.dropout):
+        out = cd_module(module, *out, rule=rule)
+    return out
+
+
+@register_cd(CNNNetwork)
+def cd_cnn(network: CNNNetwork, rel: torch.Tensor, total: torch.Tensor, *, rule: Rule = "relevant_first") -> Decomposed:
+    """The CNN: its body and the linear head.
+
+    Shape:
+        rel ``(B, G, D)``, total ``(B, 1, D)`` -> ``(B, G, C)``, ``(B, 1, C)``
+    """
+    return cd_module(network.head, *cd_module(network.body, rel, total, rule=rule), rule=rule)
 
 
 @register_cd(SnapshotEnsemble)

@@ -58,6 +58,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from models.cnn import CNNNetwork
 from models.networks import INNNetwork, NetworkOutput, TabResNetNetwork
 from models.senn import MLPParameterizer, ResNetParameterizer, SENNNetwork
 
@@ -131,9 +132,11 @@ def _output_layer(
 
 def _body_and_head(network: nn.Module) -> tuple[nn.Module, nn.Linear, bool]:
     """The module before the output layer, the output layer, and whether the output layer generates a per-example
-    linear model (INN, SENN with identity concepts) rather than the logits (TabResNet)."""
+    linear model (INN, SENN with identity concepts) rather than the logits (TabResNet, the CNN)."""
     if isinstance(network, TabResNetNetwork):
         return network.backbone, network.head, False
+    if isinstance(network, CNNNetwork):
+        return network.body, network.head, False
     if isinstance(network, INNNetwork):
         return network.backbone, network.head, True
     if isinstance(network, SENNNetwork):
@@ -143,8 +146,8 @@ def _body_and_head(network: nn.Module) -> tuple[nn.Module, nn.Linear, bool]:
         if isinstance(parameterizer, MLPParameterizer):
             return parameterizer.layers[:-1], parameterizer.layers[-1], True
     raise PenaltyError(
-        f"no contextual decomposition of {type(network).__name__} for a penalty (TabResNet, INN and SENN with "
-        "identity concepts have one)"
+        f"no contextual decomposition of {type(network).__name__} for a penalty (TabResNet, INN, SENN with "
+        "identity concepts and the CNN have one)"
     )
 
 
@@ -158,7 +161,7 @@ def decompose_logits(
     The network's mode is not changed: batch norm is read by its running statistics, dropout as the identity.
 
     Args:
-        network: a TabResNet, INN or SENN (identity concepts) network.
+        network: a TabResNet, INN, SENN (identity concepts) or CNN network.
         rel: the relevant part of the input ``(B, G, D)``.
         total: the input ``(B, 1, D)``.
         centred: decompose ``z̃`` (logit differences) instead of the logits.
@@ -296,9 +299,9 @@ PENALTY_FUNCTIONS: dict[Penalty, PenaltyFunction] = {
 def check_penalty(penalty: str, network: nn.Module) -> None:
     """Raise :class:`PenaltyError` unless ``network`` can have ``penalty`` (checked before any training).
 
-    CD penalties need a CD of the network (TabResNet, INN, SENN with identity concepts); ``weights`` needs a network
-    that generates a linear model over its inputs (INN, SENN with identity concepts); ``counterfactual`` and
-    ``rrr`` work for any network.
+    CD penalties need a CD of the network (TabResNet, INN, SENN with identity concepts, the CNN); ``weights`` needs
+    a network that generates a linear model over its inputs (INN, SENN with identity concepts); ``counterfactual``
+    and ``rrr`` work for any network.
     """
     if penalty not in PENALTIES:
         raise PenaltyError(f"penalty must be one of {PENALTIES}, got {penalty!r}")

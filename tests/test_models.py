@@ -307,6 +307,8 @@ TESTED_ON = {
     ("senn", "regression"): ("regression",),
     ("disenn", "classification"): ("binary", "multiclass"),
     ("disenn", "regression"): ("regression",),
+    ("cnn", "classification"): ("binary", "multiclass"),  # rows of a non-square width: one-row images
+    ("cnn", "regression"): ("regression",),
 }
 #: Methods whose learned concepts keep one snapshot (the ensemble of different concepts would not be exact).
 ONE_SNAPSHOT = {"disenn"}

@@ -10,6 +10,7 @@ results, saved runs) is checked to come from the registry.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 
@@ -137,6 +138,24 @@ def small_frames():
     }  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def digit_frames():
+    """The tasks of an image method (``spec.image_inputs``): scikit-learn's 8×8 digits (pixel columns), 0 vs 1, all
+    ten digits, and the digit as a number."""
+    from data.named import load_digits_dataset
+
+    raw = load_digits_dataset()
+    pair = raw.y.isin([0, 1]).to_numpy()
+    some = np.arange(len(raw.y)) % 3 == 0
+    return {
+        "binary": dataclasses.replace(raw, X=raw.X[pair].reset_index(drop=True), y=raw.y[pair].reset_index(drop=True)),
+        "multiclass": raw,
+        "regression": dataclasses.replace(
+            raw, X=raw.X[some].reset_index(drop=True), y=raw.y[some].astype(float).reset_index(drop=True)
+        ),
+    }
+
+
 CASES = [
     (method, task)
     for method in REGISTRY
@@ -147,9 +166,11 @@ CASES = [
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize(("method", "task"), CASES, ids=[f"{m}-{t}" for m, t in CASES])
-def test_every_method_fits_predicts_and_explains(method, task, credit_g, small_frames) -> None:
+def test_every_method_fits_predicts_and_explains(method, task, credit_g, small_frames, digit_frames) -> None:
     spec = REGISTRY[method]
     raw = credit_g if task == "binary" else small_frames[task]
+    if spec.image_inputs:
+        raw = digit_frames[task]
     mode = "regression" if task == "regression" else "classification"
     split = prepare_split(raw, mode=mode, seed=0, encoding_type=spec.encoding)
     model = spec.build(split, seed=0, device="cpu", params=spec.smoke_params)
@@ -195,3 +216,14 @@ def test_every_method_fits_predicts_and_explains(method, task, credit_g, small_f
     else:
         assert not attribution.exact and not attribution.signed and (attribution.values >= 0).all()
         assert np.isnan(attribution.rest).all()
+
+
+@pytest.mark.parametrize("method", [method for method, spec in REGISTRY.items() if spec.image_inputs])
+def test_image_methods_refuse_other_data_in_one_line(method, credit_g) -> None:
+    from errors import UserError
+
+    spec = REGISTRY[method]
+    split = prepare_split(credit_g, mode="classification", seed=0, encoding_type=spec.encoding)
+    with pytest.raises(UserError, match=r"needs image-shaped data.*credit-g are checking_status") as error:
+        spec.build(split, seed=0, device="cpu", params=spec.smoke_params)
+    assert "\n" not in str(error.value)

@@ -289,7 +289,10 @@ def test_methods_accept_spaces_and_commas_and_come_from_the_registry() -> None:
     assert sweep.parse_methods(["inn", "tabresnet"]) == sweep.parse_methods(["inn,tabresnet"]) == ["inn", "tabresnet"]
     assert sweep.parse_methods(["inn,ebm", "inn"]) == ["inn", "ebm"]
     assert set(sweep.SCRIPTS) == set(REGISTRY)
-    assert sweep.build_parser().parse_args(["--datasets", "31"]).methods == list(REGISTRY)
+    # By default every method for tabular data; image methods (the CNN) only when named.
+    tabular = [method for method, spec in REGISTRY.items() if not spec.image_inputs]
+    assert sweep.build_parser().parse_args(["--datasets", "31"]).methods == tabular and "cnn" not in tabular
+    assert sweep.parse_methods(["cnn"]) == ["cnn"]
     with pytest.raises(UserError, match="unknown method"):
         sweep.parse_methods(["inn,xgboost"])
 

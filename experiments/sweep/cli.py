@@ -39,8 +39,13 @@ from experiments.sweep.slurm import (
     wait_for_array,
 )
 from experiments.sweep.state import cell_state, check_output_dir, summary
+from methods import REGISTRY
 
 Backend = Literal["local", "slurm"]
+
+
+#: The default methods of a sweep: every registered method that takes tabular data (not only images).
+TABULAR_METHODS = tuple(method for method in METHODS if not REGISTRY[method].image_inputs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,9 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument(
         "--methods",
         nargs="+",
-        default=list(METHODS),
+        default=list(TABULAR_METHODS),
         metavar="METHOD",
-        help=f"method ids, space- or comma-separated (default: all {len(METHODS)}: {', '.join(METHODS)})",
+        help=f"method ids, space- or comma-separated (default: the {len(TABULAR_METHODS)} for tabular data: "
+        f"{', '.join(TABULAR_METHODS)}; image methods such as {', '.join(sorted(set(METHODS) - set(TABULAR_METHODS)))} "
+        "only when named)",
     )
     grid.add_argument(
         "--variant",

@@ -37,6 +37,10 @@ from studies.cdep import common
 
 #: Five of the dev datasets (binary, small): credit-g, diabetes, blood-transfusion, credit-approval, kc2.
 DATASETS: tuple[int, ...] = (31, 37, 1464, 29, 1063)
+#: Their names in the runs (the halves of ``experiments/suites.json`` name datasets by OpenML id).
+DATASET_NAMES: dict[int, str] = {
+    31: "credit-g", 37: "diabetes", 1464: "blood-transfusion-service-center", 29: "credit-approval", 1063: "kc2",
+}  # fmt: skip
 #: Standard deviation of the decoy's noise, in label units: the decoy alone separates the training classes with an
 #: AUROC of Φ(1 / (NOISE·√2)) ≈ 0.92, more than most real features.
 NOISE = 0.5
@@ -117,6 +121,50 @@ def recovery_table(summary: pd.DataFrame) -> pd.DataFrame:
     return table.join(per_dataset, how="left").reset_index()
 
 
+def halves_table(runs: pd.DataFrame, suites: Path | None = None) -> pd.DataFrame:
+    """λ per method and penalty chosen on the selection half's datasets (``experiments/suites.json``), reported on
+    the report half's (issue 24), against the λ the report half would have chosen for itself.
+
+    The criterion is the mean recovery over the half's datasets (:func:`recovery_table`); ties go to the smaller
+    λ. ``recovery at chosen λ`` and ``… at the other λ`` are the report half's mean recovery.
+    """
+    import json
+
+    path = suites or Path(__file__).resolve().parents[2] / "experiments" / "suites.json"
+    halves = json.loads(path.read_text())
+    names = {half: [DATASET_NAMES[i] for i in halves[half]["dataset_ids"] if i in DATASET_NAMES]
+             for half in ("selection", "report")}  # fmt: skip
+    summaries = {
+        half: recovery_table(
+            common.summarise(
+                runs[runs["dataset"].isin(names[half])],
+                ["dataset", "method", "penalty", "strength"],
+                [*common.RUN_COLUMNS, *common.CLAIM_COLUMNS],
+            )
+        )  # fmt: skip
+        for half in names
+    }
+    rows = []
+    for (method, penalty), part in summaries["selection"].groupby(["method", "penalty"], sort=False):
+        chosen = float(part.sort_values(["recovery_mean", "strength"], ascending=[False, True]).iloc[0]["strength"])
+        report = summaries["report"]
+        report = report[(report["method"] == method) & (report["penalty"] == penalty)].set_index("strength")
+        hindsight = float(report.sort_values(["recovery_mean"], ascending=False, kind="stable").index[0])
+        rows.append({
+            "method": method, "penalty": penalty, "λ (selection datasets)": f"{chosen:g}",
+            "λ the report datasets would pick": f"{hindsight:g}",
+            "recovery at chosen λ (report)": f"{report.loc[chosen, 'recovery_mean']:.2f}",
+            "recovery at the other λ (report)": "; ".join(
+                f"λ={value:g}: {row.recovery_mean:.2f}" for value, row in report.iterrows() if value != chosen
+            ),
+            "verdict at chosen λ (report)": "gamed" if report.loc[chosen, "gamed"] else (
+                "removed" if report.loc[chosen, "flip_ratio"] <= 0.25 else "not removed"),
+        })  # fmt: skip
+    table = pd.DataFrame(rows)
+    table.attrs["datasets"] = names
+    return table
+
+
 def tables(results_dir: Path, out: Path) -> None:
     """Read every run back and write the tables and figures."""
     import matplotlib
@@ -178,6 +226,8 @@ def gaming_figure(runs: pd.DataFrame, path: Path, draw) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", type=int, nargs="+", default=list(DATASETS), help="OpenML ids (binary)")
+    parser.add_argument("--halves_only", action="store_true",
+                        help="only write decoy_halves.{csv,md} from <out>/decoy_feature_runs.csv")  # fmt: skip
     parser.add_argument("--openml_cache_dir", type=Path, default=None)
     common.add_grid_arguments(parser, seeds=[0, 1, 2, 3, 4], results_dir="results/cdep/decoy_feature", strengths=False)
     return parser
@@ -185,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.halves_only:
+        runs = pd.read_csv(args.out / "decoy_feature_runs.csv")
+        print(common.write_table(halves_table(runs), args.out, "decoy_halves"))
+        return 0
     if not args.tables_only:
         from data import load_dataset
 
