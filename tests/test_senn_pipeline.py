@@ -390,3 +390,20 @@ def test_the_selection_rules_pick_as_stated():
         "active_visible_latents_mean": [0.0, 5.0, 4.0, 4.0],
     })  # fmt: skip
     assert disenn_choice(settings) == "c"
+
+
+def test_the_tables_of_docs_senn_md_are_those_of_their_csvs():
+    """Every ``<!-- table:NAME -->`` block of docs/senn.md is what ``studies.senn_study docs`` writes from the CSVs in
+    docs/figures: a number changed by hand, or a CSV regenerated without the doc, fails here."""
+    import re
+    from pathlib import Path
+
+    from studies.senn_study import doc_tables
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "senn.md").read_text()
+    tables = doc_tables(root / "docs" / "figures")
+    blocks = re.findall(r"<!-- table:(\S+) -->\n(.*?)<!-- /table:\1 -->", text, re.S)
+    assert {name for name, _ in blocks} >= {"senn_paper", "senn_select", "senn_report", "senn_disenn"}
+    for name, body in blocks:
+        assert body == tables[name], name
