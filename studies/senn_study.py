@@ -784,8 +784,10 @@ def concept_figures(out: Path, seed: int = 0) -> None:
     tabular_concept_figure(out / "senn_disenn_credit_g.png", seed=seed)
 
 
-def tabular_concept_figure(path: Path, seed: int = 0) -> None:
-    """DiSENN on credit-g: each latent's prototypes and decoded traversal as heatmaps over the input columns."""
+def tabular_concept_figure(path: Path, seed: int = 0):
+    """DiSENN on credit-g: each latent's prototypes and decoded traversal as heatmaps over the input columns.
+
+    Returns the figure's model (fitted in-process at DiSENN's defaults) and its split."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -810,6 +812,7 @@ def tabular_concept_figure(path: Path, seed: int = 0) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=130, bbox_inches="tight")
     plt.close(figure)
+    return model, split
 
 
 # ----------------------------------------------------------------------------------------------------------
