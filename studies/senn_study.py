@@ -19,12 +19,29 @@ the runs of the first three go through ``experiments.runner.run`` into the ordin
   traversals and one example's explanation. ``senn_digits.{csv,md}``, ``senn_{disenn,autoencoder}_prototypes.png``,
   ``senn_disenn_traversals.png``, ``senn_disenn_explanation.png``.
 
+Issue 24's stages (``docs/senn.md``, Results; the selection/report split of ``experiments/suites.json``):
+
+* ``paper``: SENN on COMPAS at the SENN code's setting (its rows, parameterizer, loss and training), accuracy and
+  SENN's Lipschitz estimate of θ per λ, and cells that each change one thing (the loss's link, intercept row and
+  norm, the parameterizer, the rows). ``senn_paper.{csv,md,png}``.
+* ``disenn``: DiSENN's recipes on digits (:data:`DISENN_SETTINGS`): accuracy, active latents and how far their
+  traversals move the decoded image; chosen on seeds 100-102 by :data:`DISENN_RULE`, reported on 0-2 (``--figures``).
+* ``select`` / ``report``: SENN's λ chosen on the selection half (:data:`LAMBDA_RULE`, ``senn_select.*``), then
+  INN against SENN at that λ on the report half (``senn_report.*``).
+* ``docs``: docs/senn.md's tables rewritten from the CSVs (:func:`doc_tables`; a test checks they agree).
+
 Everything runs in one process, one model at a time (``nice`` it on a shared machine)::
 
     nice -n 10 python -m studies.senn_study lambda --compas_path ../shared/datasets/compas/compas-two-years.csv
     nice -n 10 python -m studies.senn_study dev --openml_cache_dir ../shared/openml_cache
     nice -n 10 python -m studies.senn_study sensitivity --openml_cache_dir ../shared/openml_cache
     nice -n 10 python -m studies.senn_study concepts
+    nice -n 10 python -m studies.senn_study paper --compas_path ../shared/datasets/compas/compas-two-years.csv
+    nice -n 10 python -m studies.senn_study disenn --seeds 100 101 102 --name senn_disenn_selection
+    nice -n 10 python -m studies.senn_study disenn --seeds 0 1 2 --settings reproduction sum+capacity --figures
+    nice -n 10 python -m studies.senn_study select --openml_cache_dir ../shared/openml_cache
+    nice -n 10 python -m studies.senn_study report --openml_cache_dir ../shared/openml_cache --lambdas 0.1
+    python -m studies.senn_study docs
 """
 
 from __future__ import annotations
