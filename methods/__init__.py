@@ -247,6 +247,11 @@ _EBM_SPACE: Space = {
 }
 
 
+def _hidden_widths(text: str) -> tuple[int, ...]:
+    """``10,10,5`` -> ``(10, 10, 5)``: hidden widths, each a positive integer."""
+    return tuple(argtypes.positive_int(part) for part in text.split(","))
+
+
 #: SENN's and DiSENN's flags (flag name = estimator parameter); a flag both declare is added once.
 _SENN_FLAGS = {
     flag.name: flag
@@ -260,12 +265,39 @@ _SENN_FLAGS = {
             "SENN/DiSENN: robustness loss of a multiclass task, exact or Hutchinson's one-pass estimate",
             ("exact", "hutchinson"),
         ),
+        Flag(
+            "robust_form",
+            "robust_form",
+            str,
+            "SENN/DiSENN: robustness loss on the logits (mean of squared norms), or the SENN code's (senn: sigmoid/"
+            "log-softmax output, intercept penalised, unsquared batch norm) and the forms between",
+            ("logits", "batch", "senn_logits", "senn_no_intercept", "senn"),
+        ),
         Flag("concept_reg", "concept_reg", argtypes.non_negative_float, "SENN/DiSENN: weight of the concept loss"),
         Flag(
             "sparsity_reg", "sparsity_reg", argtypes.non_negative_float, "SENN: L1 weight on the autoencoder's concepts"
         ),
         Flag("beta", "beta", argtypes.non_negative_float, "DiSENN: β of the β-VAE's KL term"),
         Flag("pre_beta", "pre_beta", argtypes.non_negative_float, "DiSENN: β while pre-training the β-VAE"),
+        Flag(
+            "capacity",
+            "capacity",
+            argtypes.non_negative_float,
+            "DiSENN: KL capacity C in nats, the KL term becomes β·|KL − C| (Burgess et al.; 0: β·KL)",
+        ),
+        Flag(
+            "kl_warmup_epochs",
+            "kl_warmup_epochs",
+            argtypes.non_negative_int,
+            "DiSENN: epochs (from the first pre-training epoch) over which β, or C with a capacity, ramps up from 0",
+        ),
+        Flag(
+            "reconstruction",
+            "reconstruction",
+            str,
+            "DiSENN: reconstruction error of the β-VAE, mean over input columns (the codebases') or sum (a VAE's scale)",
+            ("mean", "sum"),
+        ),
         Flag(
             "pretrain_epochs", "pretrain_epochs", argtypes.non_negative_int, "SENN/DiSENN: concept pre-training epochs"
         ),
@@ -282,6 +314,12 @@ _SENN_FLAGS = {
             str,
             "SENN/DiSENN: relevance network: INN's residual backbone, or the SENN paper's tanh MLP",
             ("resnet", "mlp"),
+        ),
+        Flag(
+            "parameterizer_sizes",
+            "parameterizer_sizes",
+            _hidden_widths,
+            "SENN/DiSENN: hidden widths of the mlp parameterizer, e.g. 10,10,5 (the SENN code's COMPAS network)",
         ),
     )
 }
@@ -356,9 +394,11 @@ REGISTRY: dict[str, MethodSpec] = {
             flags=_senn_flags(
                 "conceptizer",
                 "parameterizer",
+                "parameterizer_sizes",
                 "num_concepts",
                 "robust_reg",
                 "robust_estimator",
+                "robust_form",
                 "concept_reg",
                 "sparsity_reg",
                 "pretrain_epochs",
@@ -386,13 +426,18 @@ REGISTRY: dict[str, MethodSpec] = {
             "μ_k(reference))",
             flags=_senn_flags(
                 "parameterizer",
+                "parameterizer_sizes",
                 "num_concepts",
                 "robust_reg",
                 "robust_estimator",
+                "robust_form",
                 "concept_reg",
                 "beta",
                 "pre_beta",
                 "pretrain_epochs",
+                "capacity",
+                "kl_warmup_epochs",
+                "reconstruction",
             ),  # fmt: skip
             smoke_params={**_NEURAL_SMOKE, "pretrain_epochs": 1},
             closed_parameters=True,

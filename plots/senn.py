@@ -142,6 +142,9 @@ def draw_traversals(
                 if k == n_concepts - 1:
                     axes[k, j].set_xlabel(f"{values[j]:+.1f}", fontsize=7)
             axes[k, 0].set_ylabel(labels[k], rotation=0, ha="right", va="center")
+            # The largest change of a pixel along the latent: near 0 for a latent the decoder ignores.
+            spread = float(np.ptp(decoded[k], axis=0).max())
+            axes[k, -1].text(1.08, 0.5, f"Δ {spread:.2g}", transform=axes[k, -1].transAxes, fontsize=7, va="center")
         return
     centred = decoded - decoded.mean(axis=1, keepdims=True)  # what each latent changes
     # One colour scale for all latents: a latent the decoder ignores (collapsed to the prior) stays blank.

@@ -447,7 +447,7 @@ def sensitivity_table(summary, per_feature):
                 "explanation": group["label"].iloc[0],
                 "seeds": n_seeds,
                 "AUROC": group["test_auroc"].mean(),
-                "Spearman ρ": f"{rho.mean():.2f} ± {rho.std(ddof=0):.2f}" if n_seeds > 1 else f"{rho.mean():.2f}",
+                "Spearman ρ": f"{rho.mean():.2f} ± {rho.std(ddof=1):.2f}" if n_seeds > 1 else f"{rho.mean():.2f}",
                 "top-sensitivity feature": top,
                 "its sensitivity share": shares.loc[top, "sensitivity_share"],
                 "its explanation share": shares.loc[top, "explanation_share"],

@@ -18,11 +18,15 @@ from models.senn import (
     ConceptSENNNetwork,
     DiSENNClassifier,
     DiSENNRegressor,
+    MLPParameterizer,
     SENNClassifier,
     SENNNetwork,
     SENNRegressor,
+    concept_loss,
     concept_prototypes,
     gaussian_kl,
+    kl_schedule,
+    latent_statistics,
     latent_traversal,
     robustness_loss,
 )
@@ -147,6 +151,59 @@ def test_robustness_loss_is_the_squared_jacobian_residual_and_hutchinson_is_unbi
     torch.testing.assert_close(torch.stack(estimates).mean(), exact)
 
 
+@pytest.mark.parametrize("n_outputs", [1, 3])
+def test_the_senn_code_form_is_its_padded_residual_on_the_link_output_normed_over_the_batch(n_outputs):
+    """``form="senn"`` is dmelis/SENN's grad3 for identity concepts: ``‖[θ_{:D} − ∇ₓp; θ₀]‖_F`` over the batch, ``p``
+    the sigmoid (one output) or log-softmax; the other forms drop one of its three choices."""
+    network = _network("identity", n_outputs=n_outputs).double().eval()
+    network.input_gradients = True
+    x = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
+    output = network(x)
+    link = (lambda z: torch.sigmoid(z)) if n_outputs == 1 else (lambda z: torch.log_softmax(z, dim=1))
+
+    def explicit(use_link: bool, intercept: bool) -> torch.Tensor:
+        def outputs(z: torch.Tensor) -> torch.Tensor:
+            logits = network(z).logits
+            return (link(logits) if use_link else logits)[0]
+
+        total = 0.0
+        for row in x:
+            point = row[None].detach()
+            jf = torch.autograd.functional.jacobian(outputs, point)[:, 0]  # (C, D)
+            theta = network(point).weights[0]  # (D + 1, C)
+            total += (theta[:-1].T - jf).square().sum() + (theta[-1].square().sum() if intercept else 0.0)
+        return total
+
+    for form, (use_link, intercept, norm) in {"senn": (True, True, "batch"), "senn_logits": (False, True, "batch"),
+                                              "senn_no_intercept": (True, False, "batch"),
+                                              "batch": (False, False, "batch"),
+                                              "logits": (False, False, "mean")}.items():  # fmt: skip
+        expected = explicit(use_link, intercept)
+        expected = expected.sqrt() if norm == "batch" else expected / x.shape[0]
+        torch.testing.assert_close(robustness_loss(output, x, identity=True, form=form), expected)
+    # The SENN code penalises a model with constant relevances: through the link and through θ₀.
+    constant = _constant_theta(_network("identity", n_outputs=n_outputs, input_gradients=True).double()).train()
+    out = constant(torch.randn(8, 6, dtype=torch.float64))
+    assert robustness_loss(out, out.extras["input"], identity=True).item() < 1e-10
+    assert robustness_loss(out, out.extras["input"], identity=True, form="senn").item() > 1e-3
+    if n_outputs > 1:
+        with pytest.raises(ValueError, match="Hutchinson"):
+            robustness_loss(output, x, identity=True, estimator="hutchinson", form="senn")
+    with pytest.raises(ValueError, match="form"):
+        robustness_loss(output, x, identity=True, form="squared")
+
+
+def test_the_mlp_parameterizer_takes_the_senn_codes_widths():
+    network = SENNNetwork(n_inputs=11, n_outputs=1, parameterizer="mlp", parameterizer_sizes=(10, 10, 5))
+    linear = [layer for layer in network.parameterizer.layers if isinstance(layer, torch.nn.Linear)]
+    assert [(layer.in_features, layer.out_features) for layer in linear] == [(11, 10), (10, 10), (10, 5), (5, 12)]
+    assert all(isinstance(layer, torch.nn.Tanh) for layer in network.parameterizer.layers[1:-1:2])
+    default = MLPParameterizer(n_inputs=4, n_outputs=2, n_relevances=5, hidden_size=8, nr_blocks=1, dropout=0.0)
+    assert [layer.out_features for layer in default.layers if isinstance(layer, torch.nn.Linear)] == [8, 8, 10]
+    with pytest.raises(ValueError, match="resnet has none"):
+        SENNNetwork(n_inputs=4, n_outputs=1, parameterizer="resnet", parameterizer_sizes=(4,))
+
+
 def test_robustness_loss_trains_the_parameterizer_and_the_conceptizer():
     network = _network("autoencoder").double().eval()
     x = torch.randn(5, 6, dtype=torch.float64, requires_grad=True)
@@ -247,6 +304,55 @@ def test_learned_concepts_keep_one_snapshot_identity_concepts_average_theirs(fit
             SnapshotEnsemble([learned, learned])(x)
 
 
+def test_kl_schedule_ramps_beta_or_the_capacity():
+    assert kl_schedule(0.0, beta=4.0, capacity=0.0, warmup_epochs=0) == (4.0, None)
+    assert kl_schedule(5.0, beta=4.0, capacity=0.0, warmup_epochs=10) == (2.0, None)
+    assert kl_schedule(20.0, beta=4.0, capacity=0.0, warmup_epochs=10) == (4.0, None)
+    assert kl_schedule(5.0, beta=4.0, capacity=20.0, warmup_epochs=10) == (4.0, 10.0)
+    assert kl_schedule(50.0, beta=4.0, capacity=20.0, warmup_epochs=10) == (4.0, 20.0)
+
+
+def test_concept_loss_sums_the_reconstruction_and_holds_the_kl_at_the_capacity():
+    generator = torch.Generator().manual_seed(0)
+    x, decoded = torch.randn(6, 5, generator=generator), torch.randn(6, 5, generator=generator)
+    mu, logvar = torch.randn(6, 3, generator=generator), torch.randn(6, 3, generator=generator)
+    output = NetworkOutput(x, None, mu, decoded, {"mu": mu, "logvar": logvar})
+    mse, kl = F.mse_loss(decoded, x), gaussian_kl(mu, logvar)
+    torch.testing.assert_close(concept_loss(x, output, beta=2.0, sparsity_reg=0.0), mse + 2.0 * kl)
+    torch.testing.assert_close(
+        concept_loss(x, output, beta=2.0, sparsity_reg=0.0, reconstruction="sum"), 5 * mse + 2.0 * kl
+    )
+    torch.testing.assert_close(
+        concept_loss(x, output, beta=2.0, sparsity_reg=0.0, capacity=float(kl) + 1.0), mse + 2.0 * torch.tensor(1.0)
+    )
+    with pytest.raises(ValueError, match="reconstruction"):
+        concept_loss(x, output, beta=2.0, sparsity_reg=0.0, reconstruction="max")
+
+
+def test_a_kl_schedule_counts_the_joint_trainings_steps_after_pretraining(multiclass_problem, monkeypatch):
+    import models.senn.estimators as estimators
+
+    seen = []
+    original = estimators.kl_schedule
+
+    def spy(epoch, **kwargs):
+        seen.append(epoch)
+        return original(epoch, **kwargs)
+
+    monkeypatch.setattr(estimators, "kl_schedule", spy)
+    model = DiSENNClassifier(**{**SMALL, "nr_epochs": 2}, pretrain_epochs=1, capacity=5.0, kl_warmup_epochs=2,
+                             reconstruction="sum", robust_reg=0.0)  # fmt: skip
+    model.fit(multiclass_problem.X_train, multiclass_problem.y_train)
+    steps = -(-len(multiclass_problem.X_train) // SMALL["batch_size"])
+    assert len(seen) == 2 * steps and seen[0] == 1.0 and seen[-1] == pytest.approx(1.0 + (2 * steps - 1) / steps)
+    assert not hasattr(model, "_schedule")
+    stats = latent_statistics(model, multiclass_problem.X_test)
+    mu, logvar = model.posterior(multiclass_problem.X_test)
+    np.testing.assert_allclose(stats["posterior_variance"], np.exp(logvar).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(stats["mean_variance"], mu.var(0), rtol=1e-5)
+    assert stats["kl"].shape == (model.num_concepts,) and (stats["kl"] >= 0).all()
+
+
 def test_pretraining_runs_before_joint_training_and_lowers_the_concept_loss(multiclass_problem):
     model = DiSENNClassifier(**{**SMALL, "nr_epochs": 1}, pretrain_epochs=4, robust_reg=0.0)
     model.fit(multiclass_problem.X_train, multiclass_problem.y_train)
@@ -282,6 +388,12 @@ def test_the_seed_alone_decides_the_fit(multiclass_problem):
         (SENNClassifier, {"num_concepts": 0}, "num_concepts"),
         (SENNClassifier, {"robust_reg": -1.0}, "robust_reg"),
         (SENNClassifier, {"robust_estimator": "sampled"}, "robust_estimator"),
+        (SENNClassifier, {"robust_form": "squared"}, "robust_form"),
+        (SENNClassifier, {"parameterizer_sizes": (10, 5)}, "parameterizer_sizes"),  # resnet has no widths
+        (SENNClassifier, {"parameterizer": "mlp", "parameterizer_sizes": (10, 0)}, "parameterizer_sizes"),
+        (DiSENNClassifier, {"capacity": -1.0}, "capacity"),
+        (DiSENNClassifier, {"reconstruction": "max"}, "reconstruction"),
+        (DiSENNClassifier, {"kl_warmup_epochs": 2, "augmentation_probability": 0.5}, "kl_warmup_epochs"),
         (DiSENNClassifier, {"beta": float("nan")}, "beta"),
         (DiSENNClassifier, {"compile": True}, "compile"),
     ],

@@ -69,7 +69,9 @@ def test_cli_runs_write_exact_explanations_and_senn_metrics(tmp_path, method, da
         for key in ("test_relevance_lipschitz", "test_relevance_lipschitz_input"):
             assert np.isfinite(report[key]) and report[key] >= 0, key
     else:
-        assert "test_relevance_lipschitz" not in report  # identity concepts: h = x, the estimates above suffice
+        # Identity concepts h = x: SENN's estimate of θ (intercept included) per change of the input, both keys.
+        assert np.isfinite(report["test_relevance_lipschitz"]) and report["test_relevance_lipschitz"] >= 0
+        assert report["test_relevance_lipschitz_input"] == report["test_relevance_lipschitz"]
         assert arrays["explainer"] == "senn" and arrays["feature_names"].tolist() == report["feature_names"]
         assert sum(report["feature_importances"].values()) == pytest.approx(1.0)
         assert report["config"]["model_params"]["robust_reg"] == 0.1
@@ -263,6 +265,9 @@ def test_explanation_metrics_of_identity_senn_at_constant_relevances_are_those_o
     w = np.abs(head.bias.detach().numpy()[:-1])
     for key in ("test_lipschitz_discrete", "test_lipschitz_continuous"):
         assert w.min() - 1e-6 <= scores[key] <= w.max() + 1e-6, key
+    # SENN's own estimate of the relevances θ (identity concepts: per change of the input) is 0 for constant θ.
+    assert scores["test_relevance_lipschitz"] == pytest.approx(0.0, abs=1e-6)
+    assert scores["test_relevance_lipschitz_input"] == scores["test_relevance_lipschitz"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -349,3 +354,56 @@ def test_relevance_stability_recomputed_from_a_saved_run_equals_the_runners(tmp_
     tampered = {**older, "test_lipschitz_discrete": older["test_lipschitz_discrete"] * 2}
     with pytest.raises(RuntimeError, match="differs from the saved"):
         with_relevance_stability(tampered, tmp_path)
+
+
+def test_the_senn_codes_compas_rows_prune_conflicting_and_unique_feature_vectors(tmp_path):
+    from studies.senn_study import senn_compas_rows
+
+    base = {"sex": "Male", "age": 30, "age_cat": "25 - 45", "race": "Caucasian", "juv_fel_count": 0,
+            "juv_misd_count": 0, "juv_other_count": 0, "priors_count": 4, "c_charge_degree": "F",
+            "c_charge_desc": "x", "decile_score": 1, "two_year_recid": 0}  # fmt: skip
+    rows = (
+        [{**base, "score_text": "Low"}] * 4 + [{**base, "score_text": "High"}]  # 4 of 5 agree: the dissenter goes
+        + [{**base, "priors_count": 9, "score_text": text} for text in ("Low", "High", "Low", "High")]  # 50/50: kept
+        + [{**base, "priors_count": 1, "score_text": "Low"}]  # a unique feature vector: dropped (the code's quirk)
+    )  # fmt: skip
+    pd.DataFrame(rows).to_csv(tmp_path / "compas.csv", index=False)
+    path = senn_compas_rows(tmp_path / "compas.csv", tmp_path / "senn.csv")
+    score = load_compas(path, "score")
+    assert len(score.y) == 8 and score.y.tolist() == [0, 0, 0, 0, 0, 1, 0, 1]
+    np.testing.assert_allclose(sorted(set(score.X["Number_of_Priors"])), [2 / np.sqrt(38), 3 / np.sqrt(38)])
+
+
+def test_the_selection_rules_pick_as_stated():
+    from studies.senn_study import disenn_choice, lambda_choice
+
+    summary = pd.DataFrame({
+        "dataset": [1, 1, 1, 2, 2, 2],
+        "model": ["senn lambda=0", "senn lambda=1e-01", "senn lambda=1e00"] * 2,
+        "spearman_mean": [0.5, 0.7, 0.9, 0.5, 0.7, 0.9],
+        "test_auroc_mean": [0.80, 0.80, 0.79, 0.90, 0.90, 0.89],  # λ = 1 is 0.01 below: not eligible
+    })  # fmt: skip
+    assert lambda_choice(summary) == pytest.approx(0.1)
+    settings = pd.DataFrame({
+        "setting": ["reproduction", "a", "b", "c"],
+        "test_accuracy_mean": [0.980, 0.950, 0.975, 0.978],  # a: more than a point below the reproduction
+        "active_visible_latents_mean": [0.0, 5.0, 4.0, 4.0],
+    })  # fmt: skip
+    assert disenn_choice(settings) == "c"
+
+
+def test_the_tables_of_docs_senn_md_are_those_of_their_csvs():
+    """Every ``<!-- table:NAME -->`` block of docs/senn.md is what ``studies.senn_study docs`` writes from the CSVs in
+    docs/figures: a number changed by hand, or a CSV regenerated without the doc, fails here."""
+    import re
+    from pathlib import Path
+
+    from studies.senn_study import doc_tables
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "senn.md").read_text()
+    tables = doc_tables(root / "docs" / "figures")
+    blocks = re.findall(r"<!-- table:(\S+) -->\n(.*?)<!-- /table:\1 -->", text, re.S)
+    assert {name for name, _ in blocks} >= {"senn_paper", "senn_select", "senn_report", "senn_disenn"}
+    for name, body in blocks:
+        assert body == tables[name], name

@@ -13,9 +13,11 @@ Alvarez-Melis & Jaakkola (2018) ask two things of a local explanation ``e(x)``:
   exactly linear around the row). For learned concepts, a concept can only be removed inside the aggregator,
   with θ(x) held fixed: the drop is then ``θ_k(x)·(h_k(x) − h_k(m))`` exactly, which would correlate 1 with the
   attribution by construction; :func:`concept_removal_faithfulness` follows the paper instead and correlates
-  the drops with the relevances ``θ_k(x)``. For learned concepts :func:`relevance_lipschitz` also gives SENN's
-  own stability estimate of the relevances alone, ``‖θ(x) − θ(z)‖ / ‖h(x) − h(z)‖`` (the quantity of the SENN
-  paper's figures), beside the estimate of the whole explanation.
+  the drops with the relevances ``θ_k(x)``. :func:`relevance_lipschitz` also gives SENN's own stability
+  estimate of the relevances alone, ``‖θ(x) − θ(z)‖ / ‖h(x) − h(z)‖`` (the quantity of the SENN paper's figures),
+  beside the estimate of the whole explanation: for learned concepts, and for every explanation that carries
+  generated weights (identity-concept SENN and INN: θ with the intercept's row, ``h = x``, as the SENN code's
+  COMPAS evaluation).
 
 :func:`explanation_metrics` runs all three for a registered method's fitted model on a seeded subset of the test
 rows, on the explanation the method reports (``spec.explain``: the attribution vector over features, or over
@@ -245,10 +247,11 @@ def explanation_metrics(
 
     Returns:
         ``test_lipschitz_discrete``, ``test_lipschitz_continuous``, ``test_removal_faithfulness`` (floats), for
-        learned concepts also SENN's estimates of the relevances alone (:func:`relevance_lipschitz`:
-        ``test_relevance_lipschitz``, per change of the concepts, and ``test_relevance_lipschitz_input``, per change
-        of the input), and an ``explanation_metrics`` block with the settings, the discrete estimate's coverage and
-        what was removed.
+        learned concepts and for generated weights (``extras["weights"]``: identity-concept SENN, INN) also SENN's
+        estimates of the relevances alone (:func:`relevance_lipschitz`: ``test_relevance_lipschitz``, per change
+        of the concepts, and ``test_relevance_lipschitz_input``, per change of the input; the two are equal for
+        identity concepts), and an ``explanation_metrics`` block with the settings, the discrete estimate's
+        coverage and what was removed.
         Methods fed frames (native categoricals) get only the block, saying why.
     """
     if spec.input_kind != "matrix":
@@ -300,6 +303,15 @@ def explanation_metrics(
         )
         removal = f"features set to the reference ({attribution.reference_name}); attribution vs drop"
         concept_scores = {}
+        weights = attribution.extras.get("weights")
+        if weights is not None and weights.shape[1] == X.shape[1] + 1:
+            # Identity concepts h = x: SENN's estimate of θ (its intercept's row included, as the SENN code's).
+            pooled = spec.explain(model, split, pool, reference=reference).extras["weights"]
+            relevance = relevance_lipschitz(weights, X, X, pooled, pool, pool, radius)
+            concept_scores = {
+                "test_relevance_lipschitz": relevance["concepts"].value,
+                "test_relevance_lipschitz_input": relevance["input"].value,
+            }
     return {
         "test_lipschitz_discrete": discrete.value,
         "test_lipschitz_continuous": continuous.value,

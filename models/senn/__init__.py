@@ -22,10 +22,15 @@ name is importable from ``models.senn``.
 
 from models.senn.estimators import DiSENNClassifier, DiSENNRegressor, SENNClassifier, SENNRegressor
 from models.senn.losses import (
+    RECONSTRUCTIONS,
     ROBUST_ESTIMATORS,
+    ROBUST_FORMS,
+    Reconstruction,
     RobustEstimator,
+    RobustForm,
     concept_loss,
     gaussian_kl,
+    kl_schedule,
     pretrain_conceptizer,
     robustness_loss,
 )
@@ -43,12 +48,14 @@ from models.senn.networks import (
     SENNNetwork,
     VAEConceptizer,
 )
-from models.senn.pictures import concept_prototypes, latent_traversal
+from models.senn.pictures import concept_prototypes, latent_statistics, latent_traversal
 
 __all__ = [
     "CONCEPTIZERS",
     "PARAMETERIZERS",
+    "RECONSTRUCTIONS",
     "ROBUST_ESTIMATORS",
+    "ROBUST_FORMS",
     "SENN_CONCEPTIZERS",
     "AutoencoderConceptizer",
     "ConceptSENNNetwork",
@@ -58,8 +65,10 @@ __all__ = [
     "IdentityConceptizer",
     "MLPParameterizer",
     "Parameterizer",
+    "Reconstruction",
     "ResNetParameterizer",
     "RobustEstimator",
+    "RobustForm",
     "SENNClassifier",
     "SENNNetwork",
     "SENNRegressor",
@@ -67,6 +76,8 @@ __all__ = [
     "concept_loss",
     "concept_prototypes",
     "gaussian_kl",
+    "kl_schedule",
+    "latent_statistics",
     "latent_traversal",
     "pretrain_conceptizer",
     "robustness_loss",

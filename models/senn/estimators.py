@@ -22,7 +22,15 @@ from models._runtime import limit_threads, resolve_threads
 from models.attribution import Attribution, ReferenceKind, reference_point
 from models.device import resolve_device
 from models.estimators import _NeuralClassifier, _NeuralRegressor, neural_init
-from models.senn.losses import ROBUST_ESTIMATORS, concept_loss, pretrain_conceptizer, robustness_loss
+from models.senn.losses import (
+    RECONSTRUCTIONS,
+    ROBUST_ESTIMATORS,
+    ROBUST_FORMS,
+    concept_loss,
+    kl_schedule,
+    pretrain_conceptizer,
+    robustness_loss,
+)
 from models.senn.networks import (
     CONCEPTIZERS,
     PARAMETERIZERS,
@@ -31,7 +39,7 @@ from models.senn.networks import (
     ConceptSENNNetwork,
     SENNNetwork,
 )
-from models.training import TrainingConfig
+from models.training import TrainingConfig, batch_bounds
 
 #: SENN's own parameters, name -> default (documented on :class:`SENNClassifier`); the shared ones follow them
 #: (``models.estimators.NEURAL_PARAMETERS``). INN's ``weight_norm`` is not one: SENN's regulariser is the
@@ -39,23 +47,33 @@ from models.training import TrainingConfig
 SENN_PARAMETERS: dict[str, Any] = {
     "conceptizer": "identity",
     "parameterizer": "resnet",
+    "parameterizer_sizes": None,
     "num_concepts": 5,
     "robust_reg": 0.1,
     "robust_estimator": "exact",
+    "robust_form": "logits",
     "concept_reg": 1.0,
     "sparsity_reg": 2e-5,
     "pretrain_epochs": 0,
 }
-#: DiSENN's own parameters (β-VAE concepts; the reproduction's defaults), documented on :class:`DiSENNClassifier`.
+#: DiSENN's own parameters, documented on :class:`DiSENNClassifier`: the reproduction's (5 concepts, β = 4, λ = 1e-3,
+#: one pre-training epoch at β = 1) except the concept loss's scale and schedule, which keep the latents active
+#: (the summed reconstruction and a 20-nat capacity reached over 50 epochs; chosen on the synthetic selection seeds
+#: 100-102 of digits, docs/senn.md; the reproduction's recipe: ``reconstruction="mean", capacity=0``).
 DISENN_PARAMETERS: dict[str, Any] = {
     "parameterizer": "resnet",
+    "parameterizer_sizes": None,
     "num_concepts": 5,
     "robust_reg": 1e-3,
     "robust_estimator": "exact",
+    "robust_form": "logits",
     "concept_reg": 1.0,
     "beta": 4.0,
     "pre_beta": 1.0,
     "pretrain_epochs": 1,
+    "capacity": 20.0,
+    "kl_warmup_epochs": 50,
+    "reconstruction": "sum",
 }
 
 
@@ -85,11 +103,27 @@ class _SENN:
             raise ValueError(f"parameterizer must be one of {PARAMETERIZERS}, got {self.parameterizer!r}")
         if self.robust_estimator not in ROBUST_ESTIMATORS:
             raise ValueError(f"robust_estimator must be one of {ROBUST_ESTIMATORS}, got {self.robust_estimator!r}")
+        if self.reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {self.reconstruction!r}")
+        if self.robust_form not in ROBUST_FORMS:
+            raise ValueError(f"robust_form must be one of {tuple(ROBUST_FORMS)}, got {self.robust_form!r}")
+        sizes = self.parameterizer_sizes
+        if sizes is not None and (
+            self.parameterizer != "mlp"
+            or len(sizes) == 0
+            or not all(isinstance(size, int | np.integer) and size >= 1 for size in sizes)
+        ):
+            raise ValueError(f"parameterizer_sizes must be hidden widths >= 1 of the mlp parameterizer, got {sizes!r}")
         if not isinstance(self.num_concepts, int | np.integer) or self.num_concepts < 1:
             raise ValueError(f"num_concepts must be an integer >= 1, got {self.num_concepts!r}")
-        if not isinstance(self.pretrain_epochs, int | np.integer) or self.pretrain_epochs < 0:
-            raise ValueError(f"pretrain_epochs must be an integer >= 0, got {self.pretrain_epochs!r}")
-        for name in ("robust_reg", "concept_reg", "sparsity_reg", "beta", "pre_beta"):
+        for name in ("pretrain_epochs", "kl_warmup_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.kl_warmup_epochs > 0 and self.augmentation_probability > 0:
+            # The schedule counts the loss's calls as optimiser steps; FGSM calls the loss twice per batch.
+            raise ValueError("kl_warmup_epochs needs augmentation_probability=0 (the schedule counts steps)")
+        for name in ("robust_reg", "concept_reg", "sparsity_reg", "beta", "pre_beta", "capacity"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -106,6 +140,7 @@ class _SENN:
             "nr_blocks": self.nr_blocks,
             "dropout": self.dropout,
             "input_gradients": self.robust_reg > 0,
+            "parameterizer_sizes": None if self.parameterizer_sizes is None else tuple(self.parameterizer_sizes),
         }
         if not self._learned():
             return SENNNetwork(**sizes)
@@ -128,16 +163,23 @@ class _SENN:
                     beta=self.pre_beta,
                     sparsity_reg=self.sparsity_reg,
                     seed=self.seed,
+                    capacity=self.capacity,
+                    kl_warmup_epochs=self.kl_warmup_epochs,
+                    reconstruction=self.reconstruction,
                 )
         return network
 
     def _fit_network(self, x: np.ndarray, target: np.ndarray, **kwargs) -> None:
         # The pre-training phase needs the training inputs inside ``_build_network``; they are lent for the fit.
+        # The KL schedule counts the joint training's steps from where the pre-training stopped.
         self._pretraining_inputs = x
+        n_rows = x.shape[0] if kwargs.get("rows") is None else len(kwargs["rows"])
+        # (Fewer than 2 rows: the base class refuses the fit with scikit-learn's message.)
+        self._schedule = {"step": 0, "per_epoch": len(batch_bounds(n_rows, self.batch_size)) if n_rows >= 2 else 1}
         try:
             super()._fit_network(x, target, **kwargs)
         finally:
-            del self._pretraining_inputs
+            del self._pretraining_inputs, self._schedule
 
     def _training_config(self) -> TrainingConfig:
         config = super()._training_config()
@@ -153,10 +195,25 @@ class _SENN:
             if inputs is None or not inputs.requires_grad:
                 raise RuntimeError("the network did not keep an input that requires grad (input_gradients off?)")
             value = value + self.robust_reg * robustness_loss(
-                output, inputs, identity=not self._learned(), estimator=self.robust_estimator
+                output, inputs, identity=not self._learned(), estimator=self.robust_estimator, form=self.robust_form
             )
         if self._learned() and self.concept_reg > 0:
-            value = value + self.concept_reg * concept_loss(x, output, beta=self.beta, sparsity_reg=self.sparsity_reg)
+            schedule = self._schedule
+            weight, target = kl_schedule(
+                self.pretrain_epochs + schedule["step"] / schedule["per_epoch"],
+                beta=self.beta,
+                capacity=self.capacity,
+                warmup_epochs=self.kl_warmup_epochs,
+            )
+            schedule["step"] += 1
+            value = value + self.concept_reg * concept_loss(
+                x,
+                output,
+                beta=weight,
+                sparsity_reg=self.sparsity_reg,
+                capacity=target,
+                reconstruction=self.reconstruction,
+            )
         return value
 
     # ---------------------------------------------------------------------------------------- concepts
@@ -256,9 +313,12 @@ class _SENNParameters(_SENN):
 
     __init__ = neural_init(SENN_PARAMETERS)
 
-    #: Only the β-VAE has a KL term; SENN's autoencoder has none.
+    #: Only the β-VAE has a KL term (and its schedule); SENN's autoencoder has none.
     beta = 0.0
     pre_beta = 0.0
+    capacity = 0.0
+    kl_warmup_epochs = 0
+    reconstruction = "mean"
 
     def _check_params(self) -> None:
         if self.conceptizer not in SENN_CONCEPTIZERS:
@@ -290,10 +350,15 @@ class SENNClassifier(_SENNParameters, _NeuralClassifier):
         conceptizer: ``identity`` (the inputs plus a constant concept: INN's form) or ``autoencoder`` (learned
             concepts with a reconstruction and sparsity loss; one snapshot, see the module).
         parameterizer: ``resnet`` (the project's residual backbone with a head, as INN) or ``mlp`` (the SENN
-            paper's tanh MLP, ``nr_blocks + 1`` hidden layers).
+            paper's tanh MLP, ``nr_blocks + 1`` hidden layers of ``hidden_size``).
+        parameterizer_sizes: the ``mlp`` parameterizer's hidden widths instead (the SENN code's COMPAS network:
+            ``(10, 10, 5)``); None: as above.
         num_concepts: ``K``, the number of learned concepts (identity concepts are the inputs: unused).
         robust_reg: λ, the weight of the robustness loss on the logits (0: off, and no double backward).
         robust_estimator: ``exact`` (one double-backward pass per class) or ``hutchinson`` (one pass, unbiased).
+        robust_form: ``logits`` (this project's loss, the default) or the SENN code's ``senn`` (post-link output,
+            the intercept's relevance penalised, unsquared norm of the batch: the papers' λ scale) and the forms
+            between them (``models.senn.losses.ROBUST_FORMS``).
         concept_reg: ξ, the weight of the concept loss (learned concepts).
         sparsity_reg: the weight of the L1 term on the concepts inside the concept loss (autoencoder).
         pretrain_epochs: epochs of conceptizer-only pre-training before the joint training (learned concepts).
@@ -308,12 +373,20 @@ class DiSENNClassifier(_DiSENNParameters, _NeuralClassifier):
     """DiSENN classifier: SENN with β-VAE concepts (posterior means), pre-trained for ``pretrain_epochs``.
 
     Parameters (:data:`DISENN_PARAMETERS`, then the shared ones) as :class:`SENNClassifier` without
-    ``conceptizer`` and ``sparsity_reg``, plus ``beta`` and ``pre_beta``; the defaults are the DiSENN
-    reproduction's (5 concepts, β = 4, λ = 1e-3, one pre-training epoch at β = 1).
+    ``conceptizer`` and ``sparsity_reg``, plus the β-VAE's; the defaults are the DiSENN reproduction's (5 concepts,
+    β = 4, λ = 1e-3, one pre-training epoch at β = 1) with a summed reconstruction and a 20-nat capacity reached
+    over 50 epochs, which keep its latents active (at the reproduction's recipe they collapse to the prior on
+    digits; docs/senn.md).
 
     Args:
         beta: β, the weight of the KL term in the concept loss of the joint training.
         pre_beta: β of the conceptizer's pre-training.
+        capacity: ``C`` in nats: with ``C > 0`` the KL term is ``β·|KL − C|`` (Burgess et al. 2018), which holds
+            the posterior's information near ``C`` instead of letting the latents collapse to the prior; 0: β·KL.
+        kl_warmup_epochs: epochs, counted from the first pre-training epoch, over which the KL schedule ramps
+            linearly (``models.senn.losses.kl_schedule``): β from 0 without a capacity, ``C`` from 0 with one.
+        reconstruction: the reconstruction error's ``mean`` over input columns (the codebases') or its ``sum``
+            (a VAE's scale, against which the KL summed over latents is weighed; see ``concept_loss``).
     """
 
 

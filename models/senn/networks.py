@@ -147,29 +147,40 @@ class ResNetParameterizer(_BackboneWithHead):
 
 
 class MLPParameterizer(nn.Module):
-    """The SENN paper's tabular parameterizer: ``nr_blocks + 1`` tanh hidden layers and a linear output.
+    """The SENN paper's tabular parameterizer: tanh hidden layers and a linear output.
 
-    (The original's COMPAS network is 11 -> 10 -> 10 -> 5 -> 11·C; here every hidden layer has ``hidden_size``
-    units.)
+    The hidden widths are ``sizes`` when given (the original's COMPAS network, ``dfc_parametrizer``, is
+    ``11 -> 10 -> 10 -> 5 -> 12·C``: ``sizes=(10, 10, 5)``), else ``nr_blocks + 1`` layers of ``hidden_size``.
 
     Shape:
         x ``(B, D)`` -> ``(B, R · C)``
     """
 
     def __init__(
-        self, *, n_inputs: int, n_outputs: int, n_relevances: int, hidden_size: int, nr_blocks: int, dropout: float
+        self,
+        *,
+        n_inputs: int,
+        n_outputs: int,
+        n_relevances: int,
+        hidden_size: int,
+        nr_blocks: int,
+        dropout: float,
+        sizes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         _check_sizes(
             n_inputs=n_inputs, n_outputs=n_outputs, hidden_size=hidden_size, nr_blocks=nr_blocks, dropout=dropout
         )
+        widths = [hidden_size] * (nr_blocks + 1) if sizes is None else [int(size) for size in sizes]
+        if not widths or min(widths) < 1:
+            raise ValueError(f"sizes must be hidden widths >= 1, got {sizes=}")
         layers: list[nn.Module] = []
         width = n_inputs
-        for _ in range(nr_blocks + 1):
-            layers += [nn.Linear(width, hidden_size), nn.Tanh()]
+        for size in widths:
+            layers += [nn.Linear(width, size), nn.Tanh()]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
-            width = hidden_size
+            width = size
         layers.append(nn.Linear(width, n_relevances * n_outputs))
         self.layers = nn.Sequential(*layers)
 
@@ -177,11 +188,13 @@ class MLPParameterizer(nn.Module):
         return self.layers(x)
 
 
-def _parameterizer(kind: Parameterizer, **sizes: int | float) -> nn.Module:
+def _parameterizer(kind: Parameterizer, *, mlp_sizes: Sequence[int] | None = None, **sizes: int | float) -> nn.Module:
     if kind == "resnet":
+        if mlp_sizes is not None:
+            raise ValueError("parameterizer_sizes are the mlp parameterizer's hidden widths; resnet has none")
         return ResNetParameterizer(**sizes)
     if kind == "mlp":
-        return MLPParameterizer(**sizes)
+        return MLPParameterizer(**sizes, sizes=mlp_sizes)
     raise ValueError(f"parameterizer must be one of {PARAMETERIZERS}, got {kind!r}")
 
 
@@ -205,6 +218,7 @@ class _SENNBase(nn.Module):
         nr_blocks: int,
         dropout: float,
         input_gradients: bool,
+        parameterizer_sizes: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         _check_sizes(
@@ -226,6 +240,7 @@ class _SENNBase(nn.Module):
             hidden_size=hidden_size,
             nr_blocks=nr_blocks,
             dropout=dropout,
+            mlp_sizes=parameterizer_sizes,
         )
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
@@ -244,6 +259,8 @@ class SENNNetwork(_SENNBase):
         n_inputs, n_outputs: ``D`` and ``C`` (1 for binary tasks and regression).
         parameterizer: ``resnet`` (the residual backbone with a head) or ``mlp`` (the SENN paper's tanh MLP).
         hidden_size, nr_blocks, dropout: sizes of the parameterizer.
+        parameterizer_sizes: the ``mlp`` parameterizer's hidden widths (default ``nr_blocks + 1`` of
+            ``hidden_size``).
         input_gradients: in training, make the input require grad (for the robustness loss).
 
     Shape:
@@ -261,6 +278,7 @@ class SENNNetwork(_SENNBase):
         nr_blocks: int = 2,
         dropout: float = 0.0,
         input_gradients: bool = False,
+        parameterizer_sizes: Sequence[int] | None = None,
     ) -> None:
         super().__init__(
             n_inputs=n_inputs,
@@ -273,6 +291,7 @@ class SENNNetwork(_SENNBase):
             nr_blocks=nr_blocks,
             dropout=dropout,
             input_gradients=input_gradients,
+            parameterizer_sizes=parameterizer_sizes,
         )
 
     def forward(self, x: torch.Tensor) -> NetworkOutput:
@@ -296,8 +315,8 @@ class ConceptSENNNetwork(_SENNBase):
         n_inputs, n_outputs: ``D`` and ``C``.
         conceptizer: ``autoencoder`` or ``vae``.
         n_concepts: ``K``.
-        parameterizer, hidden_size, nr_blocks, dropout: as :class:`SENNNetwork` (``hidden_size`` also sizes the
-            conceptizer's hidden layers).
+        parameterizer, hidden_size, nr_blocks, dropout, parameterizer_sizes: as :class:`SENNNetwork`
+            (``hidden_size`` also sizes the conceptizer's hidden layers).
         input_gradients: in training, make the input require grad (for the robustness loss).
 
     Shape:
@@ -317,6 +336,7 @@ class ConceptSENNNetwork(_SENNBase):
         nr_blocks: int = 2,
         dropout: float = 0.0,
         input_gradients: bool = False,
+        parameterizer_sizes: Sequence[int] | None = None,
     ) -> None:
         if conceptizer == "identity":
             raise ValueError("identity concepts are SENNNetwork's; ConceptSENNNetwork learns its concepts")
@@ -331,6 +351,7 @@ class ConceptSENNNetwork(_SENNBase):
             nr_blocks=nr_blocks,
             dropout=dropout,
             input_gradients=input_gradients,
+            parameterizer_sizes=parameterizer_sizes,
         )
 
     def forward(self, x: torch.Tensor) -> NetworkOutput:

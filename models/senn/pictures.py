@@ -46,3 +46,21 @@ def latent_traversal(model: DiSENNClassifier | DiSENNRegressor, x, *, n_steps: i
     z[np.arange(k), :, np.arange(k)] = values
     decoded = model.decode(z.reshape(-1, k)).reshape(k, n_steps, -1)
     return values, decoded
+
+
+def latent_statistics(model: DiSENNClassifier | DiSENNRegressor, X) -> dict[str, np.ndarray]:
+    """Per latent of DiSENN's β-VAE, over the rows ``X``: is it used, or collapsed to the prior ``N(0, 1)``?
+
+    Returns:
+        ``posterior_variance``: the mean of ``σ²(x)`` (1 for a latent collapsed to the prior; an active latent's
+        posterior is narrower); ``mean_variance``: the variance of ``μ(x)`` over the rows (Burda et al. 2016's
+        activity, ``> 0.01`` for an active unit); ``kl``: the mean ``KL(q(z_k|x) ‖ N(0, 1))`` in nats. Each
+        ``(K,)``.
+    """
+    mu, logvar = model.posterior(np.asarray(X, dtype=np.float32))
+    mu, logvar = mu.astype(np.float64), logvar.astype(np.float64)
+    return {
+        "posterior_variance": np.exp(logvar).mean(axis=0),
+        "mean_variance": mu.var(axis=0),
+        "kl": (0.5 * (mu**2 + np.exp(logvar) - logvar - 1.0)).mean(axis=0),
+    }
