@@ -516,11 +516,9 @@ LAMBDA_RULE = ("the λ with the highest mean Spearman ρ (explanation against be
 
 
 def _suite(name: str) -> dict[str, Any]:
-    import json
+    from experiments.sweep import load_suites
 
-    from experiments.sweep import SUITES_PATH
-
-    return json.loads(SUITES_PATH.read_text())[name]
+    return load_suites()[name]
 
 
 def select_study(args: argparse.Namespace) -> None:

@@ -69,12 +69,13 @@ TRAININGS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 #: A flip rate at most this fraction of vanilla's: the reliance is removed.
 REMOVED_FLIPS = 0.25
-SUITES_PATH = Path(__file__).resolve().parents[2] / "experiments" / "suites.json"
 
 
-def suite_seeds(path: Path = SUITES_PATH) -> tuple[list[int], list[int]]:
+def suite_seeds() -> tuple[list[int], list[int]]:
     """The digits' selection and report seeds, stated once in ``experiments/suites.json``."""
-    suites = json.loads(path.read_text())
+    from experiments.sweep import load_suites
+
+    suites = load_suites()
     return list(suites["selection"]["digits_seeds"]), list(suites["report"]["digits_seeds"])
 
 
