@@ -422,7 +422,7 @@ def markdown(frame, float_format: str = "{:.3f}") -> str:
 def sensitivity_table(summary, per_feature):
     """The Markdown-ready table: one row per dataset × method (explanation), over seeds.
 
-    Columns: Spearman's ρ (mean ± sd over seeds), the feature with the largest mean sensitivity share with its
+    Columns: Spearman's ρ (mean ± sample sd over seeds), the feature with the largest mean sensitivity share with its
     mean sensitivity and explanation shares, and the features flagged in at least half of the seeds (with the
     number of seeds in which they were).
     """
@@ -447,7 +447,7 @@ def sensitivity_table(summary, per_feature):
                 "explanation": group["label"].iloc[0],
                 "seeds": n_seeds,
                 "AUROC": group["test_auroc"].mean(),
-                "Spearman ρ": f"{rho.mean():.2f} ± {rho.std(ddof=0):.2f}" if n_seeds > 1 else f"{rho.mean():.2f}",
+                "Spearman ρ": f"{rho.mean():.2f} ± {rho.std(ddof=1):.2f}" if n_seeds > 1 else f"{rho.mean():.2f}",
                 "top-sensitivity feature": top,
                 "its sensitivity share": shares.loc[top, "sensitivity_share"],
                 "its explanation share": shares.loc[top, "explanation_share"],
