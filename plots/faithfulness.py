@@ -49,10 +49,12 @@ def draw_removal(ax: Axes, frame: pd.DataFrame, dataset_id: int | None = None, *
         base = data[data.k == 0].set_index(["method", "seed"])["auroc"]
         data["drop"] = 100.0 * data["drop"] / base.reindex(pd_index(data)).to_numpy()
     n_methods = data["method"].nunique()
+    seeds = data.groupby("method", sort=False)["seed"].nunique()
+    uniform = seeds.nunique() == 1
     for index, (method, group) in enumerate(data.groupby("method", sort=False)):
         stats = group.groupby("k")["drop"].agg(["mean", "min", "max"]).sort_index()
         ks = stats.index.to_numpy()
-        label = group["label"].iloc[0]
+        label = group["label"].iloc[0] if uniform else f"{group['label'].iloc[0]} ({_seeds_text(seeds[method])})"
         ax.errorbar(
             ks + (index - (n_methods - 1) / 2) * 0.05,  # a small offset per method keeps the bars apart
             stats["mean"],
@@ -65,12 +67,17 @@ def draw_removal(ax: Axes, frame: pd.DataFrame, dataset_id: int | None = None, *
             linewidth=1.5,
         )
     ax.axhline(0.0, color="grey", linewidth=0.8, linestyle=":")
-    n_seeds = data["seed"].nunique()
-    ax.set_title(f"{data['dataset'].iloc[0]} ({dataset_id}), {n_seeds} seed{'s' if n_seeds > 1 else ''}")
+    # The seeds per method: one count in the title when every method has it, else each in its legend label.
+    where = _seeds_text(int(seeds.iloc[0])) if uniform else "seeds per method in the legend"
+    ax.set_title(f"{data['dataset'].iloc[0]} ({dataset_id}), {where}")
     ax.set_xlabel("top-k features removed")
     ax.set_ylabel("AUROC drop (%)" if relative else "test AUROC drop")
     ax.set_xticks(sorted(data["k"].unique()))
     ax.grid(alpha=0.3)
+
+
+def _seeds_text(n_seeds: int) -> str:
+    return f"{n_seeds} seed{'s' if n_seeds != 1 else ''}"
 
 
 def pd_index(data: pd.DataFrame):

@@ -52,6 +52,15 @@ def _means(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return grouped.sort_values(["_order", "strength"], kind="stable").drop(columns="_order")
 
 
+def _limits(values: Sequence[float] | pd.Series, low: float = -0.02) -> tuple[float, float]:
+    """Axis limits from ``low`` to a tenth above the largest finite value (at least ``low + 0.05``), so that no
+    point is clipped (setting only the lower limit freezes the upper one where it happened to be)."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    top = float(finite.max()) if finite.size else 0.0
+    return low, max(top * 1.1 + 0.005, low + 0.05)
+
+
 def draw_claimed_vs_behaviour(
     ax: Axes,
     frame: pd.DataFrame,
@@ -90,8 +99,8 @@ def draw_claimed_vs_behaviour(
         ax.axhline(float(vanilla[behaviour].iloc[0]), color="#999999", linestyle=":", linewidth=0.8, zorder=1)
     ax.set_xlabel("claimed: explanation's share of S")
     ax.set_ylabel({"test_flip_rate": "behaviour: flip rate when S is resampled"}.get(behaviour, behaviour))
-    ax.set_xlim(left=-0.02)
-    ax.set_ylim(bottom=-0.02)
+    ax.set_xlim(*_limits(means[claimed]))
+    ax.set_ylim(*_limits(means[behaviour]))
     if title is None and "method" in frame and frame["method"].nunique() == 1:
         title = method_label(str(frame["method"].iloc[0]))
     if title:
@@ -104,15 +113,38 @@ def draw_claimed_vs_behaviour(
 def claimed_vs_behaviour_figure(
     frame: pd.DataFrame, methods: Sequence[str] | None = None, *, behaviour: str = "test_flip_rate"
 ) -> Figure:
-    """One :func:`draw_claimed_vs_behaviour` panel per method (default: every method in ``frame``)."""
+    """One :func:`draw_claimed_vs_behaviour` panel per method (default: every method in ``frame``).
+
+    The panels share one y range, wide enough for every method's points (no panel's range clips another's), and
+    one legend below them that lists every penalty of any panel (a penalty only some methods have, such as
+    ``weights``, included).
+    """
     import matplotlib.pyplot as plt
 
     methods = list(methods) if methods is not None else list(dict.fromkeys(frame["method"]))
     figure, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.8), squeeze=False, sharey=True)
-    for index, (ax, method) in enumerate(zip(axes[0], methods, strict=True)):
-        draw_claimed_vs_behaviour(ax, frame[frame["method"] == method], behaviour=behaviour, legend=index == 0)
+    shown = frame[frame["method"].isin(methods)]
+    for ax, method in zip(axes[0], methods, strict=True):
+        draw_claimed_vs_behaviour(ax, frame[frame["method"] == method], behaviour=behaviour, legend=False)
+    bottom, top = _limits(_panel_means(shown, behaviour))
+    for ax in axes[0]:
+        ax.set_ylim(bottom, top)
+    handles: dict[str, object] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    order = {penalty: index for index, penalty in enumerate(PENALTY_STYLES)}
+    labels = sorted(handles, key=lambda name: order.get(name, len(order)))
     figure.tight_layout()
+    figure.legend([handles[label] for label in labels], labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                  ncol=min(len(labels), 8), fontsize=8, frameon=False)  # fmt: skip
     return figure
+
+
+def _panel_means(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Every point's y value over all methods (the means per method, penalty and λ)."""
+    values = [_means(part, [column])[column].to_numpy() for _, part in frame.groupby("method", sort=False)]
+    return np.concatenate(values) if values else np.zeros(0)
 
 
 def draw_metric_by_penalty(

@@ -422,7 +422,7 @@ def markdown(frame, float_format: str = "{:.3f}") -> str:
 def sensitivity_table(summary, per_feature):
     """The Markdown-ready table: one row per dataset × method (explanation), over seeds.
 
-    Columns: Spearman's ρ (mean ± sd over seeds), the feature with the largest mean sensitivity share with its
+    Columns: Spearman's ρ (mean ± sample sd over seeds), the feature with the largest mean sensitivity share with its
     mean sensitivity and explanation shares, and the features flagged in at least half of the seeds (with the
     number of seeds in which they were).
     """

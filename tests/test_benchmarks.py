@@ -131,3 +131,20 @@ def test_ground_truth_noise_rejects_bad_input_with_exit_code_2(capsys, argv, mes
     with pytest.raises(SystemExit) as stop:
         xai_ground_truth_noise.main(argv)
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_shap_gap_scores_every_explanation_against_every_removal_change(capsys):
+    from benchmarks import xai_shap_gap
+
+    argv = ["--nr_epochs", "1", "--n_train", "120", "--n_test", "8", "--repeats", "2", "--background_seeds", "2",
+            "--exact_draws", "3000", "--exact_background", "3000"]  # fmt: skip
+    args = xai_shap_gap.build_parser().parse_args(argv)
+    report = xai_shap_gap.measure(args)
+    assert len(report["scores"]) == len(report["explanations"]) * len(report["removal"]) == 10 * 6
+    assert all(-1 <= mean <= 1 for mean, _ in report["scores"].values())
+    # At rho = 0 the true function is additive: its exact Shapley values are the removal changes (up to sign), so
+    # against noise-free changes they correlate almost perfectly.
+    exact = next(key for key in report["explanations"] if key[0] == "truth" and key[1].startswith("exact"))
+    assert report["scores"][(exact, ("truth", "noise-free"))][0] > 0.98
+    assert xai_shap_gap.main(argv) == 0
+    assert "| true function | 120 rows |" in capsys.readouterr().out

@@ -15,7 +15,12 @@ import pytest
 from data import RawDataset, load_dataset, prepare_split
 from methods import REGISTRY
 from studies import faithfulness
-from studies.two_moons import balanced_prefix_accuracy, local_hyperplane_accuracy
+from studies.two_moons import (
+    balanced_prefix_accuracy,
+    local_hyperplane_accuracy,
+    nearest_per_class_accuracy,
+    summary_table,
+)
 from xai.removal import drop_features, fit_method, held_out_auroc, removal_curve, removal_order
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,6 +84,37 @@ def test_local_hyperplanes_of_a_linear_dataset_are_accurate_at_every_k() -> None
     # Predicting class 1 everywhere on the IMN script's balanced rows scores k // 2 of k.
     always = balanced_prefix_accuracy(np.zeros_like(weights), np.ones(300), X, y, [10, 25])
     assert always == {10: 0.5, 25: 12 / 25}
+
+
+def test_nearest_per_class_accuracy_separates_good_local_lines_from_one_sided_ones() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 2))
+    w, b = np.array([1.5, -2.0]), 0.3
+    y = (X @ w + b > 0).astype(int)
+    weights, bias = np.tile(w, (300, 1)), np.full(300, b)
+    for per_class in ("half", "all"):
+        assert nearest_per_class_accuracy(weights, bias, X, y, [10, 50], per_class=per_class) == {10: 1.0, 50: 1.0}
+    # A line that puts everything on class 1's side is right on exactly the class-1 half of a balanced neighbourhood,
+    # where the k nearest points (whatever their class) would reward it with the neighbourhood's purity.
+    one_sided = nearest_per_class_accuracy(np.zeros_like(weights), np.ones(300), X, y, [10, 25])
+    assert one_sided == {10: 0.5, 25: pytest.approx(12 / 25)}
+    assert nearest_per_class_accuracy(np.zeros_like(weights), np.ones(300), X, y, [25], per_class="all") == {25: 0.5}
+    # The point itself is never its own neighbour: with k = n_class - 1 every other point of the class is used.
+    smallest = int(min(y.sum(), (1 - y).sum()))
+    everything = nearest_per_class_accuracy(weights, bias, X, y, [smallest - 1], per_class="all")
+    assert everything[smallest - 1] == 1.0
+    with pytest.raises(ValueError, match="fewer than"):
+        nearest_per_class_accuracy(weights, bias, X, y, [smallest], per_class="all")
+
+
+def test_two_moons_summary_gives_mean_and_sample_sd_beside_the_paper() -> None:
+    tables = [pd.DataFrame({"k": [10, 200], "a": [0.5, 0.7]}), pd.DataFrame({"k": [10, 200], "a": [0.7, 0.9]})]
+    summary = summary_table(tables)
+    assert summary.to_dict("list") == {
+        "k": [10, 200],
+        "paper": ["0.84", "0.77"],
+        "a": ["0.600 ± 0.141", "0.800 ± 0.141"],
+    }
 
 
 def test_local_hyperplane_accuracy_scores_each_line_on_its_own_neighbours() -> None:
@@ -167,3 +203,30 @@ def test_explain_speed_runs_on_twenty_rows(tmp_path: Path) -> None:
         per_example = 1000 * float(row["cpu_s"]) / 20
         assert float(row["total_s"]) > 0 and float(row["per_example_ms"]) == pytest.approx(per_example)
         assert float(row["ratio_to_inn"]) == pytest.approx(float(row["cpu_s"]) / float(rows[0]["cpu_s"]))
+
+
+def test_removal_figure_names_each_methods_seed_count_when_they_differ() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from plots.faithfulness import removal_figure
+
+    rows = [
+        {"dataset_id": 31, "dataset": "credit-g", "method": method, "label": label, "seed": seed, "k": k,
+         "auroc": 0.8 - 0.01 * k, "drop": 0.01 * k}
+        for method, label, seeds in (("inn", "INN", (0, 1, 2)), ("tabresnet", "TabResNet + KernelSHAP", (0, 1)))
+        for seed in seeds
+        for k in (0, 1, 2)
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    figure = removal_figure(frame)
+    ax = figure.axes[0]
+    assert ax.get_title() == "credit-g (31), seeds per method in the legend"
+    assert ax.get_legend_handles_labels()[1] == ["INN (3 seeds)", "TabResNet + KernelSHAP (2 seeds)"]
+    plt.close(figure)
+    figure = removal_figure(frame[frame["seed"] < 2])
+    assert figure.axes[0].get_title() == "credit-g (31), 2 seeds"
+    assert figure.axes[0].get_legend_handles_labels()[1] == ["INN", "TabResNet + KernelSHAP"]
+    plt.close(figure)

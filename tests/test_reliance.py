@@ -193,3 +193,32 @@ def test_the_claimed_versus_behaviour_panel_draws_one_point_per_penalty_and_stre
     draw_metric_by_penalty(right, frame, "test_auroc")
     assert [tick.get_text() for tick in right.get_xticklabels()] == ["weights", "counterfactual"]
     plt.close(figure)
+
+
+def test_the_claimed_versus_behaviour_figure_clips_no_panel_and_lists_every_penalty():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from plots.reliance import claimed_vs_behaviour_figure
+
+    # TabResNet's points stay low; INN's reach higher and INN alone has `weights` (as on COMPAS).
+    frame = pd.DataFrame({
+        "method": ["tabresnet"] * 3 + ["inn"] * 4,
+        "penalty": ["vanilla", "blind", "cd_strict", "vanilla", "blind", "cd_strict", "weights"],
+        "strength": [np.nan, np.nan, 1.0, np.nan, np.nan, 1.0, 1.0],
+        "explanation_share": [0.07, 0.0, 0.01, 0.08, 0.0, 0.01, 0.0004],
+        "test_flip_rate": [0.058, 0.0, 0.007, 0.084, 0.0, 0.021, 0.069],
+    })  # fmt: skip
+    figure = claimed_vs_behaviour_figure(frame, ["tabresnet", "inn"])
+    panels = figure.axes
+    for ax in panels:
+        points = np.concatenate([collection.get_offsets() for collection in ax.collections])
+        (x_low, x_high), (y_low, y_high) = ax.get_xlim(), ax.get_ylim()
+        assert (points[:, 0] > x_low).all() and (points[:, 0] < x_high).all()
+        assert (points[:, 1] > y_low).all() and (points[:, 1] < y_high).all()
+    assert panels[0].get_ylim() == panels[1].get_ylim()
+    legend_labels = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
+    assert legend_labels == ["vanilla", "blind", "cd_strict", "weights"]
+    plt.close(figure)

@@ -1,5 +1,5 @@
 """The benchmark's tables: :func:`paper_table` lays one ρ out as the IMN paper does (rows metric × dataset,
-columns explanations, mean and sd over seeds, the best of each row marked, a wins row), :func:`table_markdown` and
+columns explanations, mean and sample sd over seeds, the best of each row marked, a wins row), :func:`table_markdown` and
 :func:`table_latex` format it; the human labels of datasets and metrics live here (:func:`dataset_label`,
 :func:`metric_label`), the order of explanations in :func:`entry_order`.
 """
@@ -156,7 +156,7 @@ def table_markdown(table: pd.DataFrame, *, digits: int = 3, rho: float = 0.0) ->
         lines.append(f"| model test MSE | {dataset_label(dataset)} | {values} |")
     seeds = int(table["n_seeds"].max()) if len(table) else 0
     caption = (
-        f"ρ = {rho:g}; mean ± sd over {seeds} seed(s); bold: best of the row (↑ higher, ↓ lower is better); "
+        f"ρ = {rho:g}; mean ± sample sd over {seeds} seed(s); bold: best of the row (↑ higher, ↓ lower is better); "
         "Wins: rows an explainer is best in; the last rows give the test MSE of the model each column explains."
     )
     return "\n".join(lines) + "\n\n" + caption + "\n"
