@@ -42,6 +42,16 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def boolean(text: str) -> bool:
+    """argparse type: ``true``/``false`` (also ``1``/``0``, ``yes``/``no``; any case)."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"must be true or false, got {text}")
+
+
 def positive_float(text: str) -> float:
     """argparse type: a finite float > 0."""
     value = _parse(float, text)

@@ -64,7 +64,15 @@ __all__ = [
 
 #: Estimator parameters that belong to the run, not to the method (set by the run's flags and data; the CNN's image
 #: layout comes from the data's columns).
-RUN_PARAMETERS = ("seed", "device", "categorical_inputs", "progress", "image_shape", "pixel_positions")
+RUN_PARAMETERS = (
+    "seed",
+    "device",
+    "categorical_inputs",
+    "progress",
+    "image_shape",
+    "pixel_positions",
+    "feature_groups",
+)
 
 
 def _neural_classes(module: str, stem: str):
@@ -111,6 +119,18 @@ def _neural_factory(method: str):
     return factory
 
 
+def _grouped_neural_factory(method: str):
+    """``_neural_factory`` that also tells the estimator which input columns form one original feature (its
+    ``feature_groups``: one-hot columns of a feature share one)."""
+    base = _neural_factory(method)
+
+    def factory(split, *, seed: int, device, n_jobs: int, params: dict[str, Any]):
+        groups = [int(feature) for feature in split.input_to_feature]
+        return base(split, seed=seed, device=device, n_jobs=n_jobs, params={**params, "feature_groups": groups})
+
+    return factory
+
+
 def _image_factory(method: str):
     """The factory of a neural method for image-shaped data: the image layout comes from the split's columns (pixels
     that preprocessing dropped stay in place as zeros); any other data is refused with one line."""
@@ -137,6 +157,7 @@ def _image_factory(method: str):
 
 _NEURAL_CLASSES = {
     "inn": ("models.estimators", "INN"),
+    "inn_shapley": ("models.inn_shapley", "INNShapley"),
     "tabresnet": ("models.estimators", "TabResNet"),
     "senn": ("models.senn", "SENN"),
     "disenn": ("models.senn", "DiSENN"),
@@ -153,6 +174,8 @@ _NEURAL_SPACE: Space = {
     "dropout": FloatRange(0.0, 0.5),
 }
 _TABRESNET_SPACE: Space = {name: param for name, param in _NEURAL_SPACE.items() if name != "weight_norm"}
+#: INN-Shapley's space: INN's without its L1 term, plus the consistency term's strength.
+_INN_SHAPLEY_SPACE: Space = {**_TABRESNET_SPACE, "shapley_strength": FloatRange(0.03, 3.0, log=True)}
 _NEURAL_SMOKE = {"nr_epochs": 3, "hidden_size": 16, "nr_blocks": 1, "batch_size": 32}
 #: The CNN's space: TabResNet's (its dense layer has no L1 term) and the first block's filters.
 _CNN_SPACE: Space = {**_TABRESNET_SPACE, "channels": Choice((8, 16, 32))}
@@ -325,6 +348,61 @@ _SENN_FLAGS = {
 }
 
 
+#: INN-Shapley's flags (flag name = estimator parameter).
+_INN_SHAPLEY_FLAGS = (
+    Flag(
+        "readout",
+        "readout",
+        str,
+        "INN-Shapley: contributions W_j(x)·x_j + a_j(x) (affine), W_j(x)·x_j (product) or a_j(x) (head)",
+        ("affine", "product", "head"),
+    ),
+    Flag(
+        "shapley_strength",
+        "shapley_strength",
+        argtypes.non_negative_float,
+        "INN-Shapley: λ, weight of the Shapley-consistency term (0: the centred read-out alone)",
+    ),
+    Flag(
+        "shapley_coalitions",
+        "shapley_coalitions",
+        argtypes.positive_float,
+        "INN-Shapley: coalitions per row and step (below 1: that share of the rows)",
+    ),
+    Flag(
+        "shapley_background",
+        "shapley_background",
+        argtypes.positive_int,
+        "INN-Shapley: background rows averaged per coalition",
+    ),
+    Flag(
+        "shapley_detach",
+        "shapley_detach",
+        argtypes.boolean,
+        "INN-Shapley: the hybrid rows' read-outs are a fixed target (true) or trained too (false)",
+    ),
+    Flag(
+        "shapley_split_only",
+        "shapley_split_only",
+        argtypes.boolean,
+        "INN-Shapley: the term may only move how each training row's output is split among its features (true)",
+    ),
+    Flag(
+        "shapley_pass",
+        "shapley_pass",
+        str,
+        "INN-Shapley: hybrid rows joint with the batch in one forward pass (cheaper), or in a separate pass",
+        ("joint", "separate"),
+    ),
+    Flag(
+        "readout_norm",
+        "readout_norm",
+        argtypes.non_negative_float,
+        "INN-Shapley: L1 weight on what the head generates",
+    ),
+)
+
+
 def _senn_flags(*names: str) -> tuple[Flag, ...]:
     return tuple(_SENN_FLAGS[name] for name in names)
 
@@ -351,6 +429,29 @@ REGISTRY: dict[str, MethodSpec] = {
             explainer="explainers.inn:INNExplainer",
             imports=("models.estimators",),
             explanation="exact: the generated weights times (input − reference), W_j(x)·(x_j − m_j)",
+            smoke_params=_NEURAL_SMOKE,
+            closed_parameters=True,
+        ),
+        MethodSpec(
+            id="inn_shapley",
+            kind="neural",
+            label="INN-Shapley",
+            color="#EE3377",  # magenta: INN's faithful variant
+            summary="a faithful INN: per-feature contributions W_j(x)·x_j + a_j(x), one constant bias and a "
+            "Shapley-consistency loss; free, exact explanation that estimates the model's own Shapley values",
+            encoding="paper",
+            input_kind="matrix",
+            defaults=_neural_defaults("inn_shapley"),
+            factory=_grouped_neural_factory("inn_shapley"),
+            search_space={"classification": _INN_SHAPLEY_SPACE, "regression": _INN_SHAPLEY_SPACE},
+            model_format="network",
+            explanation_kind="exact_centred",
+            explainer="explainers.inn_shapley:INNShapleyExplainer",
+            imports=("models.inn_shapley",),
+            explanation="exact, centred: φ_j(x) = ψ_j(x) − E_train[ψ_j(X)] of the contributions ψ_j(x) = "
+            "W_j(x)·x_j + a_j(x), the rest the mean training output (one constant); trained toward the model's "
+            "interventional Shapley values with the training rows as background",
+            flags=_INN_SHAPLEY_FLAGS,
             smoke_params=_NEURAL_SMOKE,
             closed_parameters=True,
         ),

@@ -33,8 +33,10 @@ Explains = Literal["features", "concepts", "model"]
 ModelFormat = Literal["network", "catboost", "sklearn_arrays", "none"]
 MODEL_FORMATS: tuple[ModelFormat, ...] = get_args(ModelFormat)
 #: What a native explanation is: ``exact`` (adds up to the explained output and vanishes at the reference),
-#: ``approximate`` (signed, not additive) or ``unsigned`` (attention-like magnitudes, no direction).
-ExplanationKind = Literal["exact", "approximate", "unsigned"]
+#: ``exact_centred`` (adds up to the explained output with one constant rest, the mean training output: relative to
+#: the training distribution, not to a point), ``approximate`` (signed, not additive) or ``unsigned``
+#: (attention-like magnitudes, no direction).
+ExplanationKind = Literal["exact", "exact_centred", "approximate", "unsigned"]
 EXPLANATION_KINDS: tuple[ExplanationKind, ...] = get_args(ExplanationKind)
 
 

@@ -37,6 +37,8 @@ EXPECTED_FAILURES: dict[tuple[str, str], dict[str, str]] = {
     ("senn", "regression"): {"check_regressors_train": _FEW_EPOCHS},
     ("disenn", "classification"): {"check_classifiers_train": _FEW_EPOCHS},
     ("disenn", "regression"): {"check_regressors_train": _FEW_EPOCHS},
+    ("inn_shapley", "classification"): {"check_classifiers_train": _FEW_EPOCHS},
+    ("inn_shapley", "regression"): {"check_regressors_train": _FEW_EPOCHS},
     ("cnn", "classification"): {"check_classifiers_train": _FEW_EPOCHS},
     ("cnn", "regression"): {"check_regressors_train": _FEW_EPOCHS},
 }

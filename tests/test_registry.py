@@ -210,6 +210,13 @@ def test_every_method_fits_predicts_and_explains(method, task, credit_g, small_f
             reference = reference if spec.input_kind == "frame" else reference[None, :].astype(np.float32)
         at_reference = spec.explain(model, split, reference)
         assert np.abs(at_reference.values).max() < 1e-5 * scale, f"{method}: non-zero at the reference"
+    elif kind == "exact_centred":  # relative to the training distribution: the rest is the mean training output
+        assert attribution.exact and attribution.signed and attribution.reference is None
+        assert attribution.additivity_error() < 1e-4 * scale, f"{method}: not additive"
+        training_mean = spec.output(model, X_train).mean(axis=0)
+        np.testing.assert_allclose(
+            attribution.rest, np.broadcast_to(training_mean, attribution.rest.shape), atol=1e-4 * scale
+        )
     elif kind == "approximate":
         assert not attribution.exact and attribution.signed
         assert (attribution.values < 0).any() and (attribution.values > 0).any()
