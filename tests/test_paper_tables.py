@@ -111,3 +111,14 @@ def test_the_two_moons_table_in_the_doc_is_the_scripts_table() -> None:
         assert {column: doc_row[column] for column in columns} == {
             column: source_row[name] for column, name in columns.items()
         }
+
+
+def test_the_faithful_inn_doc_tables_are_what_the_benchmark_makes_of_its_files() -> None:
+    from benchmarks.faithful_inn import BLOCKS, render
+
+    doc = (ROOT / "docs" / "faithful_inn.md").read_text(encoding="utf-8")
+    for name in BLOCKS:
+        marker = f"<!-- generated: faithful_inn {name} -->\n"
+        assert marker in doc, name
+        block = doc.split(marker, 1)[1].split("\n<!-- end -->", 1)[0]
+        assert block == render(name, ROOT), name

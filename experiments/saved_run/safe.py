@@ -61,7 +61,9 @@ def read_json(file: Path) -> Any:
     found = _non_finite(document, "")
     if found is not None:
         field, value = found
-        raise UserError(f"{file}: field {field!r}: {value} (this project writes a missing number as null, never NaN)")
+        raise UserError(
+            f"{file}: field {field!r}: {value} (this project writes a missing number as null, never NaN or infinity)"
+        )
     return document
 
 
