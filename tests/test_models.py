@@ -301,6 +301,8 @@ def test_fit_leaves_the_global_random_state_alone(binary_problem):
 TESTED_ON = {
     ("inn", "classification"): ("binary", "multiclass"),
     ("inn", "regression"): ("regression",),
+    ("inn_shapley", "classification"): ("binary", "multiclass"),
+    ("inn_shapley", "regression"): ("regression",),
     ("tabresnet", "classification"): ("binary", "multiclass"),
     ("tabresnet", "regression"): ("regression",),
     ("senn", "classification"): ("binary", "multiclass"),
