@@ -274,6 +274,36 @@ def test_the_half_stages_take_their_datasets_and_seeds_from_the_suites():
     assert not set(suites["selection"]["dataset_ids"]) & set(suites["report"]["dataset_ids"])
 
 
+def test_the_report_stage_may_run_some_of_the_report_seeds_and_runs_ebm_last():
+    blocks = run_study.grid_blocks(["report"], ("current", "current"), report_seeds=(0, 1, 2))
+    assert {seeds for *_, seeds in blocks} == {(0, 1, 2)}
+    assert blocks[-1][2] == run_study.LAST_BASELINES == ("ebm",)
+    assert sorted(m for _, _, methods, _, _ in blocks for m in methods) == sorted(
+        ["inn", "tabresnet", *run_study.BASELINES]
+    )
+    with pytest.raises(ValueError, match="report half"):
+        run_study.grid_blocks(["report"], ("current", "current"), report_seeds=(0, 7))
+
+
+def test_the_report_table_leaves_out_a_method_the_stage_did_not_finish_not_the_datasets():
+    from studies.defaults_study.tabulate import Choice, report_methods
+
+    rows = []
+    for method in ["inn-current", "tabresnet-current", *run_study.BASELINES]:
+        for dataset in ("3", "11"):
+            for seed in ("0", "1", "2"):
+                if method == "ebm" and dataset == "11":
+                    continue
+                base = method.partition("-")[0]
+                rows.append({"half": "report", "method": method, "base_method": base, "dataset_id": dataset,
+                             "seed": seed, "test_auroc": 0.9})  # fmt: skip
+    choice = Choice("current", "current", pd.DataFrame(), pd.DataFrame(), "")
+    kept, methods, left_out = report_methods(pd.DataFrame(rows), choice)
+    assert methods == ["inn", "tabresnet", *[m for m in run_study.BASELINES if m != "ebm"]]
+    assert left_out == {"ebm": 3}
+    assert set(kept["dataset_id"]) == {"3", "11"} and set(kept["method"]) == set(methods)
+
+
 def test_every_sweep_of_the_study_routes_each_flag_to_the_methods_it_sets_a_parameter_of():
     """The study's sweep commands under the rule that a model flag setting nothing in a method is an error of a
     single run: each cell's flags must build its run's configuration, and INN's flags must not reach TabResNet."""
@@ -506,3 +536,19 @@ def test_point3_compares_every_method_on_the_same_seeds_only():
     kept = common_seeds(runs, ["inn", "catboost", "tabnet"])
     assert sorted(set(zip(kept["dataset_id"], kept["seed"], strict=True))) == [("31", "0"), ("31", "1")]
     assert kept.groupby("method").size().to_dict() == {"catboost": 2, "inn": 2, "tabnet": 2}
+
+
+def test_the_halves_tables_of_docs_defaults_md_are_those_of_their_runs_file():
+    """Every ``<!-- table:NAME -->`` block of docs/defaults.md is what ``tabulate --halves`` renders from
+    docs/figures/defaults_halves_runs.csv: a number changed by hand, or a file regenerated without the doc, fails."""
+    import re
+
+    from studies.defaults_study.tabulate import HALVES_CSV, halves_tables, read_halves
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "defaults.md").read_text()
+    tables = halves_tables(read_halves(root / "docs" / "figures" / HALVES_CSV))
+    blocks = re.findall(r"<!-- table:(\S+) -->\n(.*?)<!-- /table:\1 -->", text, re.S)
+    assert {name for name, _ in blocks} >= {"defaults_rule", "defaults_selection_auroc", "defaults_report_auroc"}
+    for name, body in blocks:
+        assert body == tables[name], name

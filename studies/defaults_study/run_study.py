@@ -113,6 +113,11 @@ HALF_STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 #: (16,000 and 8,800 training rows) would cost about 1.2 CPU hours, more than the rest of the selection grid.
 HALF_SKIPPED: dict[str, tuple[int, ...]] = {"selection-neurips": LARGE_DATASETS}
 
+#: Baselines the report stage runs after every other method: EBM's fits take 3-4 minutes each on the report half's
+#: larger datasets (44, 1489), more than every other method's cells of the dataset together, so a report stage stopped
+#: early has every other method complete.
+LAST_BASELINES: tuple[str, ...] = ("ebm",)
+
 #: Run flags of every cell: the faithfulness measure on, SENN's metrics off (not judged here; they cost time).
 AUDIT_FLAGS: tuple[str, ...] = ("--audit_sensitivity", "--explanation_metrics", "off")
 
@@ -156,14 +161,18 @@ def candidate_blocks(stage: str, name: str, datasets: Sequence[int], seeds: tupl
     return [(stage, name, methods, chosen, seeds)] if chosen else []
 
 
-def grid_blocks(stages: Sequence[str], chosen: tuple[str, str] | None = None) -> list[Block]:
+def grid_blocks(
+    stages: Sequence[str], chosen: tuple[str, str] | None = None, report_seeds: Sequence[int] | None = None
+) -> list[Block]:
     """``(stage, candidate, methods, datasets, seeds)`` in the order the study runs them (baselines: candidate "").
 
     ``seeds`` is ``None`` for the stages of :data:`PLAN` (the command's ``--seeds``) and the half's seeds for those
-    of :data:`HALF_STAGES`. ``chosen``: INN's and TabResNet's candidates for the ``report`` stage.
+    of :data:`HALF_STAGES`. ``chosen``: INN's and TabResNet's candidates for the ``report`` stage. ``report_seeds``:
+    the ``report`` stage runs these of the report half's seeds only (a stage cut to the machine's time). The report
+    stage's baselines run in two sweeps, :data:`LAST_BASELINES` last.
 
     Raises:
-        ValueError: the ``report`` stage is asked for without ``chosen``.
+        ValueError: the ``report`` stage is asked for without ``chosen``, or with seeds not of the report half.
     """
     blocks: list[Block] = []
     for stage, datasets, candidates in PLAN:
@@ -178,6 +187,10 @@ def grid_blocks(stages: Sequence[str], chosen: tuple[str, str] | None = None) ->
             continue
         datasets, seeds = half(suite)
         datasets = tuple(d for d in datasets if d not in HALF_SKIPPED.get(stage, ()))
+        if stage == "report" and report_seeds is not None:
+            if not set(report_seeds) <= set(seeds):
+                raise ValueError(f"--report_seeds {list(report_seeds)}: the report half's seeds are {list(seeds)}")
+            seeds = tuple(s for s in seeds if s in set(report_seeds))
         for name in candidates:
             blocks += candidate_blocks(stage, name, datasets, seeds)
         if stage == "report":
@@ -188,7 +201,8 @@ def grid_blocks(stages: Sequence[str], chosen: tuple[str, str] | None = None) ->
                 blocks.append((stage, inn, ("inn", "tabresnet"), datasets, seeds))
             else:
                 blocks += [(stage, inn, ("inn",), datasets, seeds), (stage, tabresnet, ("tabresnet",), datasets, seeds)]
-            blocks.append((stage, "", BASELINES, datasets, seeds))
+            first = tuple(m for m in BASELINES if m not in LAST_BASELINES)
+            blocks += [(stage, "", first, datasets, seeds), (stage, "", LAST_BASELINES, datasets, seeds)]
     return blocks
 
 
@@ -235,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--openml_cache_dir", type=Path, required=True)
     parser.add_argument("--seeds", default="0-4", help="sweep seeds, e.g. 0-4 or 5-9")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--report_seeds",
+        default=None,
+        help="the report stage runs only these of the report half's seeds (e.g. 0-2): a stage cut to the time there is",
+    )
     stages = [stage for stage, _, _ in PLAN]
     halves = [stage for stage, _, _ in HALF_STAGES]
     parser.add_argument(
@@ -254,6 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = 0
     common = {"cache": args.openml_cache_dir, "workers": args.workers}
     order = [stage for stage, _, _ in (*PLAN, *HALF_STAGES)]
+    report_seeds = None
+    if args.report_seeds is not None:
+        from experiments.sweep import parse_seeds
+
+        report_seeds = tuple(parse_seeds([args.report_seeds]))
     for stage in sorted(set(args.stages), key=order.index):  # the report stage reads what selection ran
         chosen = None
         if stage == "report":
@@ -262,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             choice = selection_choice(args.output, args.openml_cache_dir)
             chosen = (choice.inn, choice.tabresnet)
             print(f"chosen on the selection half: INN {choice.inn}, TabResNet {choice.tabresnet}", flush=True)
-        for _, name, methods, datasets, seeds in grid_blocks([stage], chosen):
+        for _, name, methods, datasets, seeds in grid_blocks([stage], chosen, report_seeds):
             output, variant = (args.output / "grid", name) if name else (args.output / "point3", None)
             flags = block_flags(name, methods)
             seed_text = args.seeds if seeds is None else ",".join(map(str, seeds))

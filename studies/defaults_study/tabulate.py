@@ -768,15 +768,28 @@ def _rule_markdown(choice: Choice) -> str:
     )  # fmt: skip
 
 
-def report_methods(runs: pd.DataFrame, choice: Choice) -> pd.DataFrame:
+def report_methods(runs: pd.DataFrame, choice: Choice) -> tuple[pd.DataFrame, list[str], dict[str, int]]:
     """The report half's runs of the eight methods, INN and TabResNet being the chosen candidates' grid runs (named
-    ``inn`` and ``tabresnet``), on the (dataset, seed) pairs every method has."""
+    ``inn`` and ``tabresnet``), on the (dataset, seed) pairs every compared method has; the compared methods; and
+    the methods left out, with their number of runs.
+
+    A method is compared when it has a finite test AUROC on every (dataset, seed) pair INN has: a report stage stopped
+    early (``run_study.LAST_BASELINES`` run last) leaves out the method it did not finish rather than the datasets.
+    """
     report = runs[runs["half"] == "report"]
     parts = [report[~report["base_method"].isin(["inn", "tabresnet"])]]
     for method, name in (("inn", choice.inn), ("tabresnet", choice.tabresnet)):
         rows = report[report["method"] == f"{method}-{name}"]
         parts.append(rows.assign(method=method, run_id=method, variant=np.nan))
-    return common_seeds(pd.concat(parts, ignore_index=True), ["inn", "tabresnet", *BASELINES])
+    frame = pd.concat(parts, ignore_index=True)
+    finite = frame[np.isfinite(pd.to_numeric(frame["test_auroc"], errors="coerce"))]
+    pairs = {
+        method: set(zip(part["dataset_id"], part["seed"], strict=True)) for method, part in finite.groupby("method")
+    }
+    inn = pairs.get("inn", set())
+    methods = [m for m in ["inn", "tabresnet", *BASELINES] if inn and inn <= pairs.get(m, set())]
+    left_out = {m: len(pairs.get(m, ())) for m in ["inn", "tabresnet", *BASELINES] if m not in methods}
+    return common_seeds(frame[frame["method"].isin(methods)], methods), methods, left_out
 
 
 def halves_tables(runs: pd.DataFrame) -> dict[str, str]:
@@ -801,10 +814,9 @@ def halves_tables(runs: pd.DataFrame) -> dict[str, str]:
         )
         tables["defaults_rule"] = _rule_markdown(choose(selection))
     report = runs[runs["half"] == "report"]
-    if len(report) and len(selection):
-        choice = choose(selection)
-        kept = report_methods(runs, choice)
-        methods = ["inn", "tabresnet", *BASELINES]
+    choice = choose(selection) if len(report) and len(selection) else None
+    kept, methods, left_out = report_methods(runs, choice) if choice is not None else (report, [], {})
+    if {"inn", "tabresnet", "catboost"} <= set(methods):  # the report's tables need at least these (the gaps)
         n_seeds = kept.groupby(["dataset_id", "method"]).size().min()
         datasets = complete_datasets(kept, methods, "test_auroc", n_seeds)
         labels = {m: method_label(m) for m in methods}
@@ -822,10 +834,17 @@ def halves_tables(runs: pd.DataFrame) -> dict[str, str]:
         )
         test = friedman_nemenyi(scores, True, ALPHA)
         cd = f"{test.critical_difference:.2f}" if test and test.critical_difference is not None else "n/a"
+        friedman = f"Friedman p = {test.pvalue:.2g}" if test is not None else "no Friedman test (too few datasets)"
+        seeds = ", ".join(natural_sorted(kept["seed"].unique()))
+        absent = "".join(
+            f" {method_label(m)} is left out: it has {n} of the {len(datasets) * n_seeds} runs."
+            for m, n in left_out.items()
+        )
         tables["defaults_report_auroc"] = (
             markdown_table(table)
-            + f"\n{len(datasets)} datasets × {n_seeds} seeds; INN = `inn-{choice.inn}`, TabResNet = "
-            f"`tabresnet-{choice.tabresnet}`. Friedman p = {test.pvalue:.2g}, Nemenyi critical difference {cd}.\n"
+            + f"\n{len(datasets)} datasets × {n_seeds} seeds (seeds {seeds}); mean ± sample sd over the seeds; INN = "
+            f"`inn-{choice.inn}`, TabResNet = `tabresnet-{choice.tabresnet}`. {friedman}, Nemenyi "
+            f"critical difference {cd}.{absent}\n"
         )
         pairs = wilcoxon_holm(scores, True, ALPHA)
         pairs = pairs[(pairs["method_a"] == "inn") | (pairs["method_b"] == "inn")]
@@ -841,7 +860,7 @@ def halves_tables(runs: pd.DataFrame) -> dict[str, str]:
                         else f"{pair['wins_a']} / {pair['ties']} / {pair['wins_b']}"
                     ),
                     "median difference (INN − other)": f"{(-1 if flip else 1) * pair['median_difference']:+.4f}",
-                    "p (Wilcoxon, Holm over the 28 pairs)": f"{pair['p_holm']:.2g}",
+                    f"p (Wilcoxon, Holm over the {len(methods) * (len(methods) - 1) // 2} pairs)": f"{pair['p_holm']:.2g}",
                 }
             )
         tables["defaults_report_tests"] = markdown_table(pd.DataFrame(rows))
@@ -918,10 +937,10 @@ def run_halves(results: Path, out: Path, figures: Path, doc: Path | None, cache:
             datasets = complete_datasets(selection, inn, metric, n_seeds)
             analyse(selection, inn, metric, datasets, out / f"selection_{key}")
             copied.append((out / f"selection_{key}" / "cd_diagram.png", f"defaults_selection_{key}.png"))
-        kept = report_methods(runs, choice)
-        methods = ["inn", "tabresnet", *BASELINES]
-        if set(methods) <= set(kept["method"]):
-            datasets = complete_datasets(kept, methods, "test_auroc", len(half("report")[1]))
+        kept, methods, _ = report_methods(runs, choice)
+        if len(methods) > 2:
+            n_seeds = kept.groupby(["dataset_id", "method"]).size().min()
+            datasets = complete_datasets(kept, methods, "test_auroc", n_seeds)
             analyse(kept, methods, "test_auroc", datasets, out / "report_point3")
             copied.append((out / "report_point3" / "cd_diagram.png", "defaults_report_point3.png"))
     for source, name in copied:
