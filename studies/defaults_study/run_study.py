@@ -31,6 +31,9 @@ and the baselines on the report half, where the study says where INN stands::
 
     nice -n 19 python -m studies.defaults_study.run_study --output /work/results/defaults24 \
         --openml_cache_dir ../shared/openml_cache --stages selection selection-neurips report
+
+``--report_seeds 0-2`` runs the report stage on some of the report half's seeds only (what docs/defaults.md
+reports: the five seeds would have cost about 1.4 h at one cell at a time, EBM's fits most of it).
 """
 
 from __future__ import annotations
