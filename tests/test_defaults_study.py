@@ -224,7 +224,8 @@ def test_the_plan_covers_the_cache_and_skips_only_cells_that_repeat_current():
         assert sorted(ids) == sorted(int(path.name) for path in cache.iterdir())
     blocks = run_study.grid_blocks([stage for stage, _, _ in run_study.PLAN])
     covered = {}
-    for stage, name, methods, datasets in blocks:
+    for stage, name, methods, datasets, seeds in blocks:
+        assert seeds is None  # the command's --seeds
         if stage == "point3":
             assert set(methods) == set(run_study.BASELINES) and datasets == run_study.DEV_DATASETS
             continue
@@ -239,10 +240,154 @@ def test_the_plan_covers_the_cache_and_skips_only_cells_that_repeat_current():
     for name in run_study.CATEGORICAL_ONLY:
         assert covered[("inn", name)] == set(run_study.CATEGORICAL_DATASETS)
     # The 500-epoch candidate of a dataset runs after its 100-epoch candidates.
-    order = [(name, dataset) for _, name, _, datasets in blocks for dataset in datasets]
+    order = [(name, dataset) for _, name, _, datasets, _ in blocks for dataset in datasets]
     for dataset in ids:
         positions = [i for i, (name, d) in enumerate(order) if d == dataset]
         assert order[positions[-1]][0] == "neurips"
+
+
+def test_the_half_stages_take_their_datasets_and_seeds_from_the_suites():
+    from experiments.sweep import load_suites
+
+    suites = load_suites()
+    stages = [stage for stage, _, _ in run_study.HALF_STAGES]
+    with pytest.raises(ValueError, match="chosen"):
+        run_study.grid_blocks(stages)
+    blocks = run_study.grid_blocks(stages, chosen=("l1std", "current"))
+    covered: dict[tuple[str, str], set[int]] = {}
+    for stage, name, methods, datasets, seeds in blocks:
+        suite = suites["report" if stage == "report" else "selection"]
+        assert seeds == tuple(suite["seeds"])
+        skipped = run_study.HALF_SKIPPED.get(stage, ())
+        expected = [d for d in suite["dataset_ids"] if d not in skipped]
+        if name in run_study.CATEGORICAL_ONLY and stage != "report":
+            expected = [d for d in expected if d in run_study.CATEGORICAL_DATASETS]
+        assert list(datasets) == expected, (stage, name)
+        for method in methods:
+            covered.setdefault((stage, method), set()).add(name)
+    assert covered[("selection", "inn")] == {"current", "scaled", "l1std", "v1", "product"}
+    assert covered[("selection", "tabresnet")] == {"current", "scaled"}
+    assert covered[("selection-neurips", "inn")] == covered[("selection-neurips", "tabresnet")] == {"neurips"}
+    # The report half: INN and TabResNet with the candidates chosen for each, the six baselines with their defaults.
+    assert covered[("report", "inn")] == {"l1std"} and covered[("report", "tabresnet")] == {"current"}
+    assert all(covered[("report", method)] == {""} for method in run_study.BASELINES)
+    assert not set(suites["selection"]["dataset_ids"]) & set(suites["report"]["dataset_ids"])
+
+
+def test_the_report_stage_may_run_some_of_the_report_seeds_and_runs_ebm_last():
+    blocks = run_study.grid_blocks(["report"], ("current", "current"), report_seeds=(0, 1, 2))
+    assert {seeds for *_, seeds in blocks} == {(0, 1, 2)}
+    assert blocks[-1][2] == run_study.LAST_BASELINES == ("ebm",)
+    assert sorted(m for _, _, methods, _, _ in blocks for m in methods) == sorted(
+        ["inn", "tabresnet", *run_study.BASELINES]
+    )
+    with pytest.raises(ValueError, match="report half"):
+        run_study.grid_blocks(["report"], ("current", "current"), report_seeds=(0, 7))
+
+
+def test_the_report_table_leaves_out_a_method_the_stage_did_not_finish_not_the_datasets():
+    from studies.defaults_study.tabulate import Choice, report_methods
+
+    rows = []
+    for method in ["inn-current", "tabresnet-current", *run_study.BASELINES]:
+        for dataset in ("3", "11"):
+            for seed in ("0", "1", "2"):
+                if method == "ebm" and dataset == "11":
+                    continue
+                base = method.partition("-")[0]
+                rows.append({"half": "report", "method": method, "base_method": base, "dataset_id": dataset,
+                             "seed": seed, "test_auroc": 0.9})  # fmt: skip
+    choice = Choice("current", "current", pd.DataFrame(), pd.DataFrame(), "")
+    kept, methods, left_out = report_methods(pd.DataFrame(rows), choice)
+    assert methods == ["inn", "tabresnet", *[m for m in run_study.BASELINES if m != "ebm"]]
+    assert left_out == {"ebm": 3}
+    assert set(kept["dataset_id"]) == {"3", "11"} and set(kept["method"]) == set(methods)
+
+
+def test_every_sweep_of_the_study_routes_each_flag_to_the_methods_it_sets_a_parameter_of():
+    """The study's sweep commands under the rule that a model flag setting nothing in a method is an error of a
+    single run: each cell's flags must build its run's configuration, and INN's flags must not reach TabResNet."""
+    from experiments import cli, sweep
+
+    stages = [stage for stage, _, _ in (*run_study.PLAN, *run_study.HALF_STAGES)]
+    seen = set()
+    for chosen in (("current", "current"), ("neurips", "scaled")):
+        for _, name, methods, datasets, _ in run_study.grid_blocks(stages, chosen):
+            if (name, methods) in seen:
+                continue
+            seen.add((name, methods))
+            flags = run_study.block_flags(name, methods)
+            if name and "inn" in methods:  # INN's blocks: every flag of the candidate
+                assert flags == (*run_study.COMMON_FLAGS, *run_study.CANDIDATES[name], *run_study.AUDIT_FLAGS)
+            command = run_study.sweep_command(
+                methods, datasets[:1], seeds="0", output_dir=Path("unused"), cache=Path("unused"), workers=2,
+                variant=name or None, flags=flags,
+            )  # fmt: skip
+            args, passthrough = sweep.build_parser().parse_known_args(command[2:])
+            spec = sweep.Sweep(
+                methods=tuple(sweep.parse_methods(args.methods)),
+                datasets=tuple(sweep.expand_datasets(args.datasets)),
+                seeds=(0,),
+                output_dir=Path("unused"),
+                passthrough=tuple(passthrough),
+                variant=args.variant,
+            )
+            routed = sweep.method_flags(spec)
+            for method in methods:
+                script = sweep.SCRIPTS[method]
+                parse = cli.neural_config if script.script == "main_experiment.py" else cli.baseline_config
+                config = parse([*script.args, "--dataset_id", str(datasets[0]), *routed[method]])
+                assert config.audit_sensitivity and config.explanation_metrics == "off"
+                if method == "tabresnet":
+                    assert not {"--weight_norm", "--weight_norm_scale", "--product_inputs"} & set(routed[method])
+            if "inn" in methods and name:
+                assert routed["inn"][-len(run_study.AUDIT_FLAGS) :] == list(run_study.AUDIT_FLAGS)
+                assert "--weight_norm" in routed["inn"]
+
+
+def _candidate_runs(shifts: dict[str, tuple[float, float]], datasets: int = 8, seeds: int = 3, resnet=None):
+    """Selection runs of INN's candidates: ``current`` random, every other one shifted by ``(Δ AUROC, Δ ρ)`` with a
+    little noise; TabResNet's ``current`` and ``resnet``'s shifts likewise."""
+    rng = np.random.default_rng(0)
+    rows = []
+    base = {(d, s): (0.8 + 0.1 * rng.random(), 0.5 + 0.3 * rng.random()) for d in range(datasets) for s in range(seeds)}
+    for method, table in (
+        ("inn", {"current": (0.0, 0.0), **shifts}),
+        ("tabresnet", {"current": (0.0, 0.0), **(resnet or {})}),
+    ):
+        for name, (da, dr) in table.items():
+            for (d, s), (a, r) in base.items():
+                noise = 0.0 if name == "current" else 1e-4 * rng.standard_normal()
+                rows.append({"method": f"{method}-{name}", "dataset_id": str(d), "seed": str(s),
+                             "test_auroc": a + da + noise, "sensitivity_rank_correlation": r + dr + noise})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_rule_puts_auroc_first_then_rho_and_changes_the_defaults_only_on_evidence():
+    from studies.defaults_study.tabulate import AUROC_MARGIN, choose
+
+    # Within the margin on AUROC (a loss, significant or not), clearly better on ρ: chosen. A candidate better on ρ
+    # but outside the margin is not.
+    shifts = {"v1": (-0.001, 0.05), "scaled": (-0.02, 0.2), "l1std": (0.0, 0.0), "product": (-AUROC_MARGIN - 5e-4, 0.1)}
+    choice = choose(_candidate_runs(shifts))
+    assert choice.inn == "v1" and choice.tabresnet == "current"
+    table = choice.inn_table.set_index("candidate")
+    assert table.loc["v1", "AUROC step"] and not table.loc["scaled", "AUROC step"]
+    assert not table.loc["product", "AUROC step"] and table.loc["l1std", "AUROC step"]
+    assert table.loc["v1", "p AUROC"] < 0.05 and table.loc["v1", "p ρ"] < 0.05
+    np.testing.assert_allclose(table.loc["scaled", "Δ AUROC"], -0.02, atol=1e-3)
+    # Tiny differences, within noise: current stays although a candidate has the highest mean ρ.
+    choice = choose(_candidate_runs({"v1": (0.0, 1e-5), "l1std": (0.0, -1e-5)}, datasets=2, seeds=2))
+    assert choice.inn == "current" and "current stays" in choice.reason
+    # One candidate clearly more accurate: current falls out of the AUROC step; the accurate one wins on evidence,
+    # unless it is significantly worse on ρ.
+    choice = choose(_candidate_runs({"neurips": (AUROC_MARGIN + 0.01, 0.0), "v1": (0.0, 0.05)}))
+    assert choice.inn == "neurips"
+    assert not choice.inn_table.set_index("candidate").loc["current", "AUROC step"]
+    assert choose(_candidate_runs({"neurips": (AUROC_MARGIN + 0.01, -0.01), "v1": (0.0, 0.05)})).inn == "current"
+    # TabResNet on its AUROC alone: the significantly better one.
+    choice = choose(_candidate_runs({"scaled": (0.0, 0.0)}, resnet={"scaled": (0.01, 0.0), "neurips": (0.0, 0.0)}))
+    assert choice.tabresnet == "scaled" and choice.inn == "current"
 
 
 def test_scaled_and_l1std_are_current_bit_for_bit_without_categorical_columns(binary_problem):
@@ -391,3 +536,19 @@ def test_point3_compares_every_method_on_the_same_seeds_only():
     kept = common_seeds(runs, ["inn", "catboost", "tabnet"])
     assert sorted(set(zip(kept["dataset_id"], kept["seed"], strict=True))) == [("31", "0"), ("31", "1")]
     assert kept.groupby("method").size().to_dict() == {"catboost": 2, "inn": 2, "tabnet": 2}
+
+
+def test_the_halves_tables_of_docs_defaults_md_are_those_of_their_runs_file():
+    """Every ``<!-- table:NAME -->`` block of docs/defaults.md is what ``tabulate --halves`` renders from
+    docs/figures/defaults_halves_runs.csv: a number changed by hand, or a file regenerated without the doc, fails."""
+    import re
+
+    from studies.defaults_study.tabulate import HALVES_CSV, halves_tables, read_halves
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "docs" / "defaults.md").read_text()
+    tables = halves_tables(read_halves(root / "docs" / "figures" / HALVES_CSV))
+    blocks = re.findall(r"<!-- table:(\S+) -->\n(.*?)<!-- /table:\1 -->", text, re.S)
+    assert {name for name, _ in blocks} >= {"defaults_rule", "defaults_selection_auroc", "defaults_report_auroc"}
+    for name, body in blocks:
+        assert body == tables[name], name

@@ -22,6 +22,18 @@ cells, so rerunning the same command resumes the study; every sweep call is time
 
     nice -n 10 python -m studies.defaults_study.run_study --output /work/results/defaults_study \
         --openml_cache_dir /work/shared/openml_cache --seeds 0-4
+
+Issue 24 splits the cache once into a selection half and a report half (``experiments/suites.json``). The stages of
+:data:`HALF_STAGES` take their datasets and seeds from there (``--seeds`` does not apply to them): ``selection``
+and ``selection-neurips`` run the candidates on the selection half; ``tabulate.choose`` picks the defaults there by
+a rule fixed before the runs (AUROC first, then ρ); ``report`` runs INN and TabResNet with the chosen candidates
+and the baselines on the report half, where the study says where INN stands::
+
+    nice -n 19 python -m studies.defaults_study.run_study --output /work/results/defaults24 \
+        --openml_cache_dir ../shared/openml_cache --stages selection selection-neurips report
+
+``--report_seeds 0-2`` runs the report stage on some of the report half's seeds only (what docs/defaults.md
+reports: the five seeds would have cost about 1.4 h at one cell at a time, EBM's fits most of it).
 """
 
 from __future__ import annotations
@@ -93,6 +105,22 @@ PLAN: tuple[tuple[str, tuple[int, ...], tuple[str, ...]], ...] = (
     ("rest-neurips", (3, *SMALL_DATASETS, *MEDIUM_DATASETS, *LARGE_DATASETS), ("neurips",)),
 )
 
+#: Issue 24's stages: ``(stage, half, candidates)``, the half a suite of ``experiments/suites.json`` whose datasets
+#: and seeds the stage runs; ``report`` runs the candidates chosen on the selection half, and the baselines.
+HALF_STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("selection", "selection", ("current", "scaled", "l1std", "v1", "product")),
+    ("selection-neurips", "selection", ("neurips",)),
+    ("report", "report", ()),
+)
+#: Datasets a half stage leaves out for its cost on the shared 2-core machine: 500 epochs on letter and pendigits
+#: (16,000 and 8,800 training rows) would cost about 1.2 CPU hours, more than the rest of the selection grid.
+HALF_SKIPPED: dict[str, tuple[int, ...]] = {"selection-neurips": LARGE_DATASETS}
+
+#: Baselines the report stage runs after every other method: EBM's fits take 3-4 minutes each on the report half's
+#: larger datasets (44, 1489), more than every other method's cells of the dataset together, so a report stage stopped
+#: early has every other method complete.
+LAST_BASELINES: tuple[str, ...] = ("ebm",)
+
 #: Run flags of every cell: the faithfulness measure on, SENN's metrics off (not judged here; they cost time).
 AUDIT_FLAGS: tuple[str, ...] = ("--audit_sensitivity", "--explanation_metrics", "off")
 
@@ -117,20 +145,88 @@ def sweep_command(
     return command + list(flags)
 
 
-def grid_blocks(stages: Sequence[str]) -> list[tuple[str, str, tuple[str, ...], tuple[int, ...]]]:
-    """``(stage, candidate, methods, datasets)`` in the order the study runs them (``point3``: candidate "")."""
-    blocks = []
+Block = tuple[str, str, tuple[str, ...], tuple[int, ...], tuple[int, ...] | None]
+
+
+def half(name: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The datasets and seeds of a half (``selection`` or ``report``) as ``experiments/suites.json`` states them."""
+    from experiments.sweep import load_suites
+
+    suite = load_suites()[name]
+    return tuple(suite["dataset_ids"]), tuple(suite["seeds"])
+
+
+def candidate_blocks(stage: str, name: str, datasets: Sequence[int], seeds: tuple[int, ...] | None) -> list[Block]:
+    """The block of one candidate: INN (and TabResNet unless the candidate is INN's only), on the datasets where
+    it is not ``current`` bit for bit."""
+    methods = ("inn",) if name in INN_ONLY else ("inn", "tabresnet")
+    chosen = tuple(d for d in datasets if d in CATEGORICAL_DATASETS) if name in CATEGORICAL_ONLY else tuple(datasets)
+    return [(stage, name, methods, chosen, seeds)] if chosen else []
+
+
+def grid_blocks(
+    stages: Sequence[str], chosen: tuple[str, str] | None = None, report_seeds: Sequence[int] | None = None
+) -> list[Block]:
+    """``(stage, candidate, methods, datasets, seeds)`` in the order the study runs them (baselines: candidate "").
+
+    ``seeds`` is ``None`` for the stages of :data:`PLAN` (the command's ``--seeds``) and the half's seeds for those
+    of :data:`HALF_STAGES`. ``chosen``: INN's and TabResNet's candidates for the ``report`` stage. ``report_seeds``:
+    the ``report`` stage runs these of the report half's seeds only (a stage cut to the machine's time). The report
+    stage's baselines run in two sweeps, :data:`LAST_BASELINES` last.
+
+    Raises:
+        ValueError: the ``report`` stage is asked for without ``chosen``, or with seeds not of the report half.
+    """
+    blocks: list[Block] = []
     for stage, datasets, candidates in PLAN:
         if stage not in stages:
             continue
         if stage == "point3":
-            blocks.append((stage, "", BASELINES, datasets))
+            blocks.append((stage, "", BASELINES, datasets, None))
         for name in candidates:
-            methods = ("inn",) if name in INN_ONLY else ("inn", "tabresnet")
-            chosen = tuple(d for d in datasets if d in CATEGORICAL_DATASETS) if name in CATEGORICAL_ONLY else datasets
-            if chosen:
-                blocks.append((stage, name, methods, chosen))
+            blocks += candidate_blocks(stage, name, datasets, None)
+    for stage, suite, candidates in HALF_STAGES:
+        if stage not in stages:
+            continue
+        datasets, seeds = half(suite)
+        datasets = tuple(d for d in datasets if d not in HALF_SKIPPED.get(stage, ()))
+        if stage == "report" and report_seeds is not None:
+            if not set(report_seeds) <= set(seeds):
+                raise ValueError(f"--report_seeds {list(report_seeds)}: the report half's seeds are {list(seeds)}")
+            seeds = tuple(s for s in seeds if s in set(report_seeds))
+        for name in candidates:
+            blocks += candidate_blocks(stage, name, datasets, seeds)
+        if stage == "report":
+            if chosen is None:
+                raise ValueError("the report stage runs the candidates chosen on the selection half: none given")
+            inn, tabresnet = chosen
+            if inn == tabresnet:
+                blocks.append((stage, inn, ("inn", "tabresnet"), datasets, seeds))
+            else:
+                blocks += [(stage, inn, ("inn",), datasets, seeds), (stage, tabresnet, ("tabresnet",), datasets, seeds)]
+            first = tuple(m for m in BASELINES if m not in LAST_BASELINES)
+            blocks += [(stage, "", first, datasets, seeds), (stage, "", LAST_BASELINES, datasets, seeds)]
     return blocks
+
+
+def block_flags(name: str, methods: Sequence[str]) -> tuple[str, ...]:
+    """The flags of one block: :data:`COMMON_FLAGS`, the candidate's own and :data:`AUDIT_FLAGS` (baselines, whose
+    candidate is "": the audit's only). A model flag that sets no parameter of any method of the block is left out:
+    the sweep refuses it (``--weight_norm`` in a block of TabResNet alone), and it would change nothing."""
+    if not name:
+        return AUDIT_FLAGS
+    from experiments.config import flag_parameter, model_flag_names
+    from experiments.sweep import group_flags
+    from methods import get_method
+
+    model_flags = model_flag_names()
+    kept: list[str] = []
+    for flag, tokens in group_flags((*COMMON_FLAGS, *CANDIDATES[name])):
+        key = flag.removeprefix("--")
+        if key in model_flags and all(flag_parameter(get_method(method), key) is None for method in methods):
+            continue
+        kept += tokens
+    return (*kept, *AUDIT_FLAGS)
 
 
 def run_block(command: list[str], log: Path, label: dict[str, str]) -> int:
@@ -156,8 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--openml_cache_dir", type=Path, required=True)
     parser.add_argument("--seeds", default="0-4", help="sweep seeds, e.g. 0-4 or 5-9")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--report_seeds",
+        default=None,
+        help="the report stage runs only these of the report half's seeds (e.g. 0-2): a stage cut to the time there is",
+    )
     stages = [stage for stage, _, _ in PLAN]
-    parser.add_argument("--stages", nargs="+", choices=stages, default=stages, help="stages of PLAN to run")
+    halves = [stage for stage, _, _ in HALF_STAGES]
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=[*stages, *halves],
+        default=stages,
+        help="stages of PLAN (default: all of them) or of HALF_STAGES (issue 24's halves) to run",
+    )
     return parser
 
 
@@ -166,14 +274,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     log = args.output / "study_log.jsonl"
     failed = 0
-    common = {"seeds": args.seeds, "cache": args.openml_cache_dir, "workers": args.workers}
-    for stage, name, methods, datasets in grid_blocks(args.stages):
-        if stage == "point3":
-            output, variant, flags = args.output / "point3", None, AUDIT_FLAGS
-        else:
-            output, variant, flags = args.output / "grid", name, (*COMMON_FLAGS, *CANDIDATES[name], *AUDIT_FLAGS)
-        command = sweep_command(methods, datasets, output_dir=output, variant=variant, flags=flags, **common)
-        failed += run_block(command, log, {"stage": stage, "candidate": name or "defaults"}) != 0
+    common = {"cache": args.openml_cache_dir, "workers": args.workers}
+    order = [stage for stage, _, _ in (*PLAN, *HALF_STAGES)]
+    report_seeds = None
+    if args.report_seeds is not None:
+        from experiments.sweep import parse_seeds
+
+        report_seeds = tuple(parse_seeds([args.report_seeds]))
+    for stage in sorted(set(args.stages), key=order.index):  # the report stage reads what selection ran
+        chosen = None
+        if stage == "report":
+            from studies.defaults_study.tabulate import selection_choice
+
+            choice = selection_choice(args.output, args.openml_cache_dir)
+            chosen = (choice.inn, choice.tabresnet)
+            print(f"chosen on the selection half: INN {choice.inn}, TabResNet {choice.tabresnet}", flush=True)
+        for _, name, methods, datasets, seeds in grid_blocks([stage], chosen, report_seeds):
+            output, variant = (args.output / "grid", name) if name else (args.output / "point3", None)
+            flags = block_flags(name, methods)
+            seed_text = args.seeds if seeds is None else ",".join(map(str, seeds))
+            command = sweep_command(
+                methods, datasets, seeds=seed_text, output_dir=output, variant=variant, flags=flags, **common
+            )
+            failed += run_block(command, log, {"stage": stage, "candidate": name or "defaults"}) != 0
     return 1 if failed else 0
 
 
