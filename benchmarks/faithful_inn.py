@@ -494,6 +494,42 @@ def removal_markdown(frame) -> str:
     return "\n".join(lines)
 
 
+def xai_table(frame, rho: float) -> str:
+    """The XAI benchmark's own table at ``rho`` (``studies.xai_bench``), from its ``results.csv``."""
+    from studies.xai_bench.tables import paper_table, table_markdown
+
+    return table_markdown(paper_table(frame, rho=rho), rho=rho)
+
+
+def _mse_cell(values) -> str:
+    if len(values) < 2:
+        return f"{values.mean():.4f}" if len(values) else "–"
+    return f"{values.mean():.4f} ± {values.std(ddof=1):.4f} ({values.min():.4f}–{values.max():.4f})"
+
+
+def xai_models_markdown(frame) -> str:
+    """Per target and ρ: the test MSE of INN and INN-Shapley (mean ± sample sd and range over seeds), and the
+    faithfulness of INN-Shapley's own explanation beside exact Shapley values (BF-SHAP) of its model and of
+    TabResNet's."""
+    faithfulness = frame[frame["metric"] == "faithfulness"]
+    lines = [
+        "| target | ρ | test MSE INN | test MSE INN-Shapley | faithfulness: INN-Shapley's own | BF-SHAP on INN-Shapley "
+        "| BF-SHAP on TabResNet |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (dataset, rho), part in faithfulness.groupby(["dataset", "rho"], sort=True):
+        native = part[part["native"]]
+        mse = {model: native[native["model"] == model]["model_test_mse"] for model in ("inn", "inn_shapley")}
+        values = {entry: part[part["entry"] == entry]["value"] for entry in
+                  ("inn_shapley", "bruteforce_shap@inn_shapley", "bruteforce_shap")}  # fmt: skip
+        lines.append(
+            f"| {dataset} | {rho:g} | {_mse_cell(mse['inn'])} | {_mse_cell(mse['inn_shapley'])} | "
+            + " | ".join(_mean_sd(value) for value in values.values())
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def _read(name: str, root: Path):
     import pandas as pd
 
@@ -507,6 +543,9 @@ BLOCKS = {
     "report_real": ("report_real.csv", report_real_markdown),
     "credit_g_shares": ("report_real.csv", shares_markdown),
     "removal": ("removal.csv", removal_markdown),
+    "xai_rho0": ("xai_results.csv", lambda frame: xai_table(frame, 0.0)),
+    "xai_rho05": ("xai_results.csv", lambda frame: xai_table(frame, 0.5)),
+    "xai_models": ("xai_results.csv", xai_models_markdown),
 }
 
 
