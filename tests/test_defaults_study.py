@@ -286,7 +286,7 @@ def test_the_report_stage_may_run_some_of_the_report_seeds_and_runs_ebm_last():
 
 
 def test_the_report_table_leaves_out_a_method_the_stage_did_not_finish_not_the_datasets():
-    from studies.defaults_study.tabulate import Choice, report_methods
+    from studies.defaults_study.halves import Choice, report_methods
 
     rows = []
     for method in ["inn-current", "tabresnet-current", *run_study.BASELINES]:
@@ -364,7 +364,7 @@ def _candidate_runs(shifts: dict[str, tuple[float, float]], datasets: int = 8, s
 
 
 def test_the_rule_puts_auroc_first_then_rho_and_changes_the_defaults_only_on_evidence():
-    from studies.defaults_study.tabulate import AUROC_MARGIN, choose
+    from studies.defaults_study.halves import AUROC_MARGIN, choose
 
     # Within the margin on AUROC (a loss, significant or not), clearly better on ρ: chosen. A candidate better on ρ
     # but outside the margin is not.
@@ -543,7 +543,7 @@ def test_the_halves_tables_of_docs_defaults_md_are_those_of_their_runs_file():
     docs/figures/defaults_halves_runs.csv: a number changed by hand, or a file regenerated without the doc, fails."""
     import re
 
-    from studies.defaults_study.tabulate import HALVES_CSV, halves_tables, read_halves
+    from studies.defaults_study.halves import HALVES_CSV, halves_tables, read_halves
 
     root = Path(__file__).resolve().parent.parent
     text = (root / "docs" / "defaults.md").read_text()

@@ -25,7 +25,7 @@ cells, so rerunning the same command resumes the study; every sweep call is time
 
 Issue 24 splits the cache once into a selection half and a report half (``experiments/suites.json``). The stages of
 :data:`HALF_STAGES` take their datasets and seeds from there (``--seeds`` does not apply to them): ``selection``
-and ``selection-neurips`` run the candidates on the selection half; ``tabulate.choose`` picks the defaults there by
+and ``selection-neurips`` run the candidates on the selection half; ``halves.choose`` picks the defaults there by
 a rule fixed before the runs (AUROC first, then ρ); ``report`` runs INN and TabResNet with the chosen candidates
 and the baselines on the report half, where the study says where INN stands::
 
@@ -284,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stage in sorted(set(args.stages), key=order.index):  # the report stage reads what selection ran
         chosen = None
         if stage == "report":
-            from studies.defaults_study.tabulate import selection_choice
+            from studies.defaults_study.halves import selection_choice
 
             choice = selection_choice(args.output, args.openml_cache_dir)
             chosen = (choice.inn, choice.tabresnet)
