@@ -37,6 +37,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -278,10 +279,9 @@ def real_unit(
 
 def _markdown(frame) -> str:
     """A frame (its index as the first columns) as a Markdown table, numbers to 4 significant digits."""
-    flat = frame.reset_index()
-    cells = [[f"{value:.4g}" if isinstance(value, float) else str(value) for value in row] for row in flat.to_numpy()]
-    lines = ["| " + " | ".join(map(str, flat.columns)) + " |", "|" + "---|" * len(flat.columns)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+    from plots.tables import markdown_table
+
+    return markdown_table(frame.reset_index()).rstrip("\n")
 
 
 #: Where the doc's tables are drawn from (``docs/faithful_inn.md``), relative to the repository root.
@@ -556,17 +556,14 @@ def render(name: str, root: Path = Path(".")) -> str:
 
 
 def write_blocks(doc: Path, root: Path = Path(".")) -> None:
-    """Replace every ``<!-- generated: faithful_inn NAME -->`` ... ``<!-- end -->`` block of ``doc`` by
-    :func:`render`'s."""
-    import re
+    """Rewrite every ``<!-- table:NAME -->`` block of ``doc`` whose NAME is one of :data:`BLOCKS` by :func:`render`'s
+    table (``plots.tables.replace_table_blocks``)."""
+    from plots.tables import replace_table_blocks
 
     text = doc.read_text(encoding="utf-8")
-
-    def block(match) -> str:
-        return f"{match.group(1)}\n{render(match.group(2), root)}\n{match.group(3)}"
-
-    pattern = re.compile(r"(<!-- generated: faithful_inn (\w+) -->)\n(?:(?!<!-- generated)[^\n]*\n)*?(<!-- end -->)")
-    doc.write_text(pattern.sub(block, text), encoding="utf-8")
+    names = [name for name in re.findall(r"<!-- table:(\S+) -->", text) if name in BLOCKS]
+    text, _ = replace_table_blocks(text, {name: render(name, root) + "\n" for name in names})
+    doc.write_text(text, encoding="utf-8")
 
 
 def build_parser() -> argparse.ArgumentParser:

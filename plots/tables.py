@@ -7,6 +7,7 @@ names are the labels of :mod:`plots.style` (a variant is ``Label (variant)``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +50,21 @@ def latex_escape(text: str) -> str:
     replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_"}
     replacements.update({"{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"})
     return "".join(replacements.get(char, char) for char in text)
+
+
+def replace_table_blocks(text: str, tables: dict[str, str]) -> tuple[str, list[str]]:
+    """``text`` with every ``<!-- table:NAME -->`` … ``<!-- /table:NAME -->`` block whose NAME ``tables`` has
+    replaced by that table (a generated table in a doc), and the names of all the blocks ``text`` holds, in order.
+
+    A table's text should end with a newline (the closing marker starts its own line)."""
+    names = re.findall(r"<!-- table:(\S+) -->", text)
+    for name in names:
+        if name not in tables:
+            continue
+        pattern = re.compile(rf"<!-- table:{re.escape(name)} -->\n.*?<!-- /table:{re.escape(name)} -->", re.S)
+        block = f"<!-- table:{name} -->\n{tables[name]}<!-- /table:{name} -->"
+        text = pattern.sub(lambda _, block=block: block, text)
+    return text, names
 
 
 def markdown_table(frame: pd.DataFrame, float_format: str = "{:.4g}") -> str:

@@ -118,7 +118,7 @@ def test_the_faithful_inn_doc_tables_are_what_the_benchmark_makes_of_its_files()
 
     doc = (ROOT / "docs" / "faithful_inn.md").read_text(encoding="utf-8")
     for name in BLOCKS:
-        marker = f"<!-- generated: faithful_inn {name} -->\n"
+        marker = f"<!-- table:{name} -->\n"
         assert marker in doc, name
-        block = doc.split(marker, 1)[1].split("\n<!-- end -->", 1)[0]
+        block = doc.split(marker, 1)[1].split(f"\n<!-- /table:{name} -->", 1)[0]
         assert block == render(name, ROOT), name

@@ -7,7 +7,6 @@ selection half's runs; :func:`halves_tables` renders the tables of both halves f
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -424,19 +423,13 @@ def halves_tables(runs: pd.DataFrame) -> dict[str, str]:
     return tables
 
 
-_BLOCK = "<!-- table:{name} -->\n{body}<!-- /table:{name} -->"
-
-
 def update_doc(doc: Path, tables: dict[str, str]) -> list[str]:
     """Rewrite every ``<!-- table:NAME -->`` block of ``doc`` whose table ``tables`` has; returns their names."""
-    text = doc.read_text()
-    names = [name for name in re.findall(r"<!-- table:(\S+) -->", text) if name in tables]
-    for name in names:
-        pattern = re.compile(rf"<!-- table:{re.escape(name)} -->\n.*?<!-- /table:{re.escape(name)} -->", re.S)
-        block = _BLOCK.format(name=name, body=tables[name])
-        text = pattern.sub(lambda _, block=block: block, text)
+    from plots.tables import replace_table_blocks
+
+    text, names = replace_table_blocks(doc.read_text(), tables)
     doc.write_text(text)
-    return names
+    return [name for name in names if name in tables]
 
 
 def run_halves(results: Path, out: Path, figures: Path, doc: Path | None, cache: Path | None) -> dict[str, str]:

@@ -15,8 +15,6 @@ from studies.senn_study.common import _lambda_tick
 from studies.senn_study.paper import paper_figure
 from studies.senn_study.selection import _lambda_of, _suite
 
-_BLOCK = "<!-- table:{name} -->\n{body}<!-- /table:{name} -->"
-
 
 def _cell(mean: float, sd: float, digits: int = 3) -> str:
     from plots.tables import mean_sd_text
@@ -176,15 +174,13 @@ def update_doc(doc: Path, figures: Path) -> list[str]:
     Raises:
         KeyError: a block names a table without its CSV.
     """
-    import re
+    from plots.tables import replace_table_blocks
 
     tables = doc_tables(figures)
-    text = doc.read_text()
-    names = re.findall(r"<!-- table:(\S+) -->", text)
-    for name in names:
-        pattern = re.compile(rf"<!-- table:{re.escape(name)} -->\n.*?<!-- /table:{re.escape(name)} -->", re.S)
-        block = _BLOCK.format(name=name, body=tables[name])
-        text = pattern.sub(lambda _, block=block: block, text)
+    text, names = replace_table_blocks(doc.read_text(), tables)
+    missing = [name for name in names if name not in tables]
+    if missing:
+        raise KeyError(missing[0])
     doc.write_text(text)
     return names
 
