@@ -53,12 +53,12 @@ from typing import Literal
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from models._runtime import flush_denormals, limit_threads
 from models.attribution import Attribution, ReferenceKind
 from models.estimators import _NeuralClassifier, _NeuralRegressor, neural_init
+from models.inference import predict_in_batches
 from models.networks import NetworkOutput, _BackboneWithHead
 from models.training import add_l1
 
@@ -168,11 +168,8 @@ class ShapleyINNNetwork(_BackboneWithHead):
     def set_contribution_mean(self, x: torch.Tensor) -> None:
         """Fix ``contribution_mean = E[ψ(X)]`` over the rows ``x`` (the training rows), accumulated in float64."""
         was_training = self.training
-        self.eval()
-        total = torch.zeros_like(self.contribution_mean)
-        for start in range(0, x.shape[0], _BATCH_ROWS):
-            total += self(x[start : start + _BATCH_ROWS]).extras["contributions"].double().sum(0)
-        self.contribution_mean.copy_(total / max(x.shape[0], 1))
+        contributions = predict_in_batches(self, x, batch_size=_BATCH_ROWS, fields=("contributions",))
+        self.contribution_mean.copy_(contributions["contributions"].double().sum(0) / max(x.shape[0], 1))
         self.train(was_training)
 
 
@@ -433,29 +430,10 @@ class _INNShapley:
     def _decompose(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The ensemble's contributions ``(N, D, C)``, bias ``(N, C)``, logits ``(N, C)`` and the training means of
         its contributions ``(D, C)``, all float64, in one batched forward pass in the network's dtype."""
-        check_is_fitted(self, "model_")
-        x = validate_data(self, X, reset=False, dtype=np.float32)
-        model = self.model_.eval()
-        parameter = next(model.parameters())
-        inputs = torch.as_tensor(x).to(parameter.device, parameter.dtype)
-        n_rows, n_inputs = x.shape
-        n_outputs = model.members[0].n_outputs
-        contributions = np.empty((n_rows, n_inputs, n_outputs))
-        bias = np.empty((n_rows, n_outputs))
-        logits = np.empty((n_rows, n_outputs))
-        with (
-            limit_threads(getattr(self, "threads_", None)),
-            torch.inference_mode(),
-            flush_denormals(parameter.device.type == "cpu"),
-        ):
-            for start in range(0, n_rows, _BATCH_ROWS):
-                output = model(inputs[start : start + _BATCH_ROWS])
-                end = start + output.logits.shape[0]
-                contributions[start:end] = output.extras["contributions"].double().cpu().numpy()
-                bias[start:end] = output.extras["bias"].double().cpu().numpy()
-                logits[start:end] = output.logits.double().cpu().numpy()
-            mean = torch.stack([member.contribution_mean for member in model.members]).mean(0).double().cpu().numpy()
-        return contributions, bias, logits, mean
+        outputs, _ = self._raw_outputs(X, fields=("contributions", "bias", "logits"))
+        contributions, bias, logits = (outputs[name].astype(np.float64) for name in ("contributions", "bias", "logits"))
+        mean = torch.stack([member.contribution_mean for member in self.model_.members]).mean(0)
+        return contributions, bias, logits, mean.double().cpu().numpy()
 
     def explain(self, X, *, reference: ReferenceKind | np.ndarray = "mean") -> Attribution:
         """The exact, centred explanation: ``φ_j(x) = ψ_j(x) − E_train[ψ_j(X)]``, ``rest = E_train[f(X)]``.
